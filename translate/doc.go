@@ -1,0 +1,11 @@
+// Package translate turns the mesh model into the Envoy resources each
+// proxy receives. It owns the View types that decide which proxies may
+// share generated resources, and dispatches to one generator per proxy
+// flavour (translate/sidecar for Envoy, translate/grpcgen for proxyless
+// gRPC).
+//
+// Translation is pure: no I/O, no clock, no logger, sorted output. A
+// generator reads the Snapshot and a View and nothing else, so a View's Key
+// is a complete cache key by construction: two proxies with equal views get
+// byte-identical resources. Never hand a generator the Proxy itself.
+package translate

@@ -1,0 +1,79 @@
+package model
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"hash/fnv"
+	"slices"
+)
+
+// Flavor is the kind of config a proxy gets.
+type Flavor string
+
+const (
+	// FlavorSidecar is an Envoy sidecar (node type sidecar).
+	FlavorSidecar Flavor = "sidecar"
+	// FlavorRouter is an Envoy gateway (node type router).
+	FlavorRouter Flavor = "router"
+	// FlavorGRPC is a proxyless gRPC client or server (GENERATOR=grpc).
+	FlavorGRPC Flavor = "grpc"
+)
+
+// OutboundView is everything the outbound half of a proxy's config may
+// depend on: what it can reach and how. Proxies with equal OutboundViews
+// share outbound clusters, listeners, routes and endpoints.
+//
+// Every field must be exported and JSON-encodable: Key hashes the JSON
+// form, and a field Key cannot see would let two different proxies share
+// config (a test enforces this).
+type OutboundView struct {
+	Flavor    Flavor
+	Namespace string
+}
+
+// InboundView is everything the inbound half of a proxy's config may depend
+// on: the workload itself. It is per workload, so inbound resources are
+// rarely shared.
+type InboundView struct {
+	Flavor         Flavor
+	Namespace      string
+	IPs            []string
+	Labels         map[string]string
+	ServiceAccount string
+}
+
+// Key is a hash of the whole view.
+func (v OutboundView) Key() string { return "out:" + hashView(v) }
+
+// Key is a hash of the whole view.
+func (v InboundView) Key() string { return "in:" + hashView(v) }
+
+// ViewsOf derives a proxy's views.
+func ViewsOf(p *Proxy) (OutboundView, InboundView) {
+	f := FlavorOf(p)
+	ips := slices.Clone(p.IPAddresses)
+	return OutboundView{Flavor: f, Namespace: p.Namespace},
+		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount}
+}
+
+// FlavorOf says which generator serves a proxy.
+func FlavorOf(p *Proxy) Flavor {
+	switch {
+	case p.Proxyless():
+		return FlavorGRPC
+	case p.Type == Router:
+		return FlavorRouter
+	default:
+		return FlavorSidecar
+	}
+}
+
+func hashView(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("model: view not encodable: " + err.Error())
+	}
+	h := fnv.New128a()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,87 @@
+// Package resource holds what every generator shares: the Resource type,
+// xDS type URLs, Istio's well-known resource names and small builders for
+// the Envoy protos that recur (ADS config sources, typed configs). It has
+// no knowledge of proxies or of the mesh model.
+package resource
+
+import (
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rsrc "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// Type URLs of the resources pilotlight serves.
+const (
+	ListenerType = rsrc.ListenerType
+	RouteType    = rsrc.RouteType
+	ClusterType  = rsrc.ClusterType
+	EndpointType = rsrc.EndpointType
+	SecretType   = rsrc.SecretType
+)
+
+// Istio's well-known names, kept so that tools and dashboards built for
+// istiod keep working.
+const (
+	PassthroughCluster        = "PassthroughCluster"
+	InboundPassthroughCluster = "InboundPassthroughCluster"
+	BlackHoleCluster          = "BlackHoleCluster"
+	VirtualOutboundListener   = "virtualOutbound"
+	VirtualInboundListener    = "virtualInbound"
+	VirtualOutboundPort       = 15001
+	VirtualInboundPort        = 15006
+	// InboundPassthroughBindIP is the source address Envoy uses towards the
+	// local application, so iptables does not loop the traffic back.
+	InboundPassthroughBindIP = "127.0.0.6"
+	// GRPCInboundListenerPrefix names proxyless server listeners:
+	// PREFIX + "IP:PORT".
+	GRPCInboundListenerPrefix = "xds.istio.io/grpc/lds/inbound/"
+)
+
+// Resource is one named Envoy resource.
+type Resource struct {
+	Name    string
+	Message proto.Message
+}
+
+// OutboundClusterName is Istio's outbound|PORT|SUBSET|HOST.
+func OutboundClusterName(port uint32, subset, host string) string {
+	return fmt.Sprintf("outbound|%d|%s|%s", port, subset, host)
+}
+
+// InboundClusterName is Istio's inbound|PORT||.
+func InboundClusterName(port uint32) string {
+	return fmt.Sprintf("inbound|%d||", port)
+}
+
+// ADS is a config source that points back at the ADS stream.
+func ADS() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+	}
+}
+
+// Any wraps a message. The messages generators build are always
+// marshalable; failing here is a programming error.
+func Any(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("resource: marshal %T: %v", m, err))
+	}
+	return a
+}
+
+type validatorAll interface{ ValidateAll() error }
+
+// Validate runs protoc-gen-validate's ValidateAll, which checks the
+// constraints Envoy itself enforces on load.
+func Validate(m proto.Message) error {
+	v, ok := m.(validatorAll)
+	if !ok {
+		return fmt.Errorf("%T has no validation", m)
+	}
+	return v.ValidateAll()
+}
