@@ -34,6 +34,7 @@ type Snapshot struct {
 	byAddress   map[string][]ServiceInstance
 	configs     map[Kind][]*Config // sorted by namespace/name
 	configByKey map[ConfigKey]*Config
+	suffix      string // cluster domain, e.g. cluster.local
 
 	// Content hashes per item, for Diff.
 	serviceHash  map[string]uint64
@@ -172,6 +173,7 @@ func (b *Builder) Build() *Snapshot {
 		s.serviceHash[host] = hashJSON(svc)
 	}
 	slices.SortFunc(s.services, func(a, b *Service) int { return cmp.Compare(a.Hostname, b.Hostname) })
+	s.suffix = detectDomainSuffix(s.services)
 
 	for host, eps := range b.endpoints {
 		svc := b.services[host]

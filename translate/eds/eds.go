@@ -1,0 +1,64 @@
+// Package eds builds ClusterLoadAssignments from the model's endpoints. It
+// is shared by every generator: Envoy and gRPC read EDS the same way, as
+// long as every locality carries a weight (gRPC ignores unweighted ones).
+package eds
+
+import (
+	"cmp"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/pilotlight/pilotlight/translate/model"
+)
+
+// LoadAssignment returns the endpoints of one service port as a
+// ClusterLoadAssignment named clusterName. Only healthy endpoints are sent,
+// as istiod does by default: an endpoint that is not ready, or is
+// terminating, must not receive new requests. Endpoints are grouped by
+// locality; each locality's weight is the sum of its endpoints' weights,
+// so a locality with more capacity gets proportionally more traffic.
+func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string) *endpointv3.ClusterLoadAssignment {
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: clusterName}
+	byLocality := map[model.Locality]*endpointv3.LocalityLbEndpoints{}
+	var order []model.Locality
+	for _, e := range snap.EndpointsForPort(host, portName) {
+		if e.Health != model.Healthy {
+			continue
+		}
+		loc, ok := byLocality[e.Locality]
+		if !ok {
+			loc = &endpointv3.LocalityLbEndpoints{
+				Locality:            &corev3.Locality{Region: e.Locality.Region, Zone: e.Locality.Zone, SubZone: e.Locality.SubZone},
+				LoadBalancingWeight: wrapperspb.UInt32(0),
+			}
+			byLocality[e.Locality] = loc
+			order = append(order, e.Locality)
+		}
+		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
+			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+				Address: SocketAddress(e.Address, e.Port),
+			}},
+			HealthStatus:        corev3.HealthStatus_HEALTHY,
+			LoadBalancingWeight: wrapperspb.UInt32(e.LBWeight()),
+		})
+		loc.LoadBalancingWeight.Value += e.LBWeight()
+	}
+	slices.SortFunc(order, func(a, b model.Locality) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.SubZone, b.SubZone))
+	})
+	for _, l := range order {
+		cla.Endpoints = append(cla.Endpoints, byLocality[l])
+	}
+	return cla
+}
+
+// SocketAddress is a TCP address.
+func SocketAddress(ip string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address:       ip,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}

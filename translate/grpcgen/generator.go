@@ -1,0 +1,227 @@
+// Package grpcgen generates config for proxyless gRPC clients and servers
+// (node metadata GENERATOR=grpc) in the forms gRPC's xDS implementations
+// accept: an api_listener per HOST:PORT the application dials, named
+// exactly as dialled; one route table and one EDS cluster per service
+// port, named outbound|PORT||HOST; and, for xds.NewGRPCServer, a server
+// listener named xds.istio.io/grpc/lds/inbound/IP:PORT that echoes the
+// address the server listens on.
+//
+// gRPC clients never subscribe by wildcard to listeners, and reject Envoy
+// idioms they do not implement (transport_socket_matches, unweighted
+// localities), so nothing here reuses the sidecar generator's protos.
+package grpcgen
+
+import (
+	"cmp"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+
+	"github.com/pilotlight/pilotlight/translate/eds"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// Generator builds proxyless gRPC config.
+type Generator struct{}
+
+// Outbound returns the clusters, route tables and endpoints of every
+// service port. Client listeners exist only by name (OutboundNamed).
+func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL string) []resource.Resource {
+	var out []resource.Resource
+	for _, svc := range snap.Services() {
+		for _, port := range svc.Ports {
+			if port.Protocol == model.UDP {
+				continue
+			}
+			name := resource.OutboundClusterName(port.Number, "", svc.Hostname)
+			switch typeURL {
+			case resource.ClusterType:
+				out = append(out, resource.Resource{Name: name, Message: cluster(name, svc, port)})
+			case resource.RouteType:
+				out = append(out, resource.Resource{Name: name, Message: routeConfig(name)})
+			case resource.EndpointType:
+				if svc.Resolution != model.DNSLB {
+					out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name)})
+				}
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b resource.Resource) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Inbound: a proxyless server's listeners exist only by name
+// (InboundNamed); there are no inbound clusters.
+func (Generator) Inbound(*model.Snapshot, model.InboundView, string) []resource.Resource {
+	return nil
+}
+
+// OutboundNamed builds the client listener for a dial target HOST:PORT,
+// where HOST is any name HostAliases allows from the client's namespace.
+// A target without a port resolves when the service has exactly one.
+func (Generator) OutboundNamed(snap *model.Snapshot, v model.OutboundView, typeURL, name string) (resource.Resource, bool) {
+	if typeURL != resource.ListenerType || strings.HasPrefix(name, resource.GRPCInboundListenerPrefix) {
+		return resource.Resource{}, false
+	}
+	host, portStr, err := net.SplitHostPort(name)
+	if err != nil {
+		host, portStr = name, ""
+	}
+	svc := snap.ResolveHost(host, v.Namespace)
+	if svc == nil {
+		return resource.Resource{}, false
+	}
+	var port model.Port
+	switch {
+	case portStr != "":
+		n, err := strconv.ParseUint(portStr, 10, 32)
+		if err != nil {
+			return resource.Resource{}, false
+		}
+		p, ok := svc.PortByNumber(uint32(n))
+		if !ok {
+			return resource.Resource{}, false
+		}
+		port = p
+	case len(svc.Ports) == 1:
+		port = svc.Ports[0]
+	default:
+		return resource.Resource{}, false
+	}
+	if port.Protocol == model.UDP {
+		return resource.Resource{}, false
+	}
+	return resource.Resource{Name: name, Message: clientListener(name, resource.OutboundClusterName(port.Number, "", svc.Hostname))}, true
+}
+
+// InboundNamed builds the listener a gRPC server asks for when it starts
+// serving on IP:PORT. It is sent even when no service selects the
+// workload on that port: without a listener the server would never leave
+// NOT_SERVING.
+func (Generator) InboundNamed(snap *model.Snapshot, v model.InboundView, typeURL, name string) (resource.Resource, bool) {
+	if typeURL != resource.ListenerType {
+		return resource.Resource{}, false
+	}
+	addr, ok := strings.CutPrefix(name, resource.GRPCInboundListenerPrefix)
+	if !ok {
+		return resource.Resource{}, false
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return resource.Resource{}, false
+	}
+	port, err := strconv.ParseUint(portStr, 10, 32)
+	if err != nil || port == 0 || port > 65535 {
+		return resource.Resource{}, false
+	}
+	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port))}, true
+}
+
+func cluster(name string, svc *model.Service, port model.Port) *clusterv3.Cluster {
+	c := &clusterv3.Cluster{Name: name, LbPolicy: clusterv3.Cluster_ROUND_ROBIN}
+	if svc.Resolution == model.DNSLB {
+		// gRPC resolves DNS clusters itself: LOGICAL_DNS with one address.
+		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
+		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
+			ClusterName: name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+					Address: eds.SocketAddress(svc.ExternalName, port.Number),
+				}},
+			}}}},
+		}
+		return c
+	}
+	// Headless services balance across their pods too: a gRPC client
+	// needs no original-destination trick to reach them.
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
+	c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: resource.ADS(), ServiceName: name}
+	return c
+}
+
+// routeConfig: one route table per service port. Its single virtual host
+// matches any authority, because every alias listener of the port shares
+// the table and gRPC matches the virtual host against the dialled name.
+func routeConfig(name string) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name: name,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name:    name,
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:  "default",
+				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
+					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: name},
+				}},
+			}},
+		}},
+	}
+}
+
+func clientListener(name, routeName string) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: name,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    resource.ADS(),
+			RouteConfigName: routeName,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+	}
+	return &listenerv3.Listener{
+		Name:        name,
+		ApiListener: &listenerv3.ApiListener{ApiListener: resource.Any(hcm)},
+	}
+}
+
+// serverListener: gRPC checks that the listener's address equals the one
+// it listens on, and serves RPCs only through routes whose action is
+// non-forwarding.
+func serverListener(name, host string, port uint32) *listenerv3.Listener {
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: name,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
+			Name: resource.InboundClusterName(port),
+			VirtualHosts: []*routev3.VirtualHost{{
+				Name:    "inbound|http|" + strconv.FormatUint(uint64(port), 10),
+				Domains: []string{"*"},
+				Routes: []*routev3.Route{{
+					Name:   "default",
+					Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+					Action: &routev3.Route_NonForwardingAction{NonForwardingAction: &routev3.NonForwardingAction{}},
+				}},
+			}},
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+	}
+	return &listenerv3.Listener{
+		Name:             name,
+		Address:          eds.SocketAddress(host, port),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		FilterChains: []*listenerv3.FilterChain{{
+			Name: "inbound|" + strconv.FormatUint(uint64(port), 10),
+			Filters: []*listenerv3.Filter{{
+				Name:       wellknown.HTTPConnectionManager,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(hcm)},
+			}},
+		}},
+	}
+}
+
+func routerFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       wellknown.Router,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: resource.Any(&routerv3.Router{})},
+	}
+}

@@ -1,0 +1,218 @@
+package sidecar
+
+import (
+	"fmt"
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
+	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	"github.com/pilotlight/pilotlight/translate/eds"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+const wildcardIP = "0.0.0.0"
+
+// outboundListeners builds virtualOutbound and, behind it, one listener per
+// destination that bind_to_port=false so only virtualOutbound's original
+// destination hand-off reaches them: 0.0.0.0_PORT for HTTP ports (routing
+// by Host header through RDS route PORT), VIP_PORT for TCP services, and
+// one per pod address for headless TCP services, whose callers dial pods
+// directly. When an HTTP port and a wildcard TCP destination collide, HTTP
+// wins, as in Istio.
+func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Resource {
+	byName := map[string]*listenerv3.Listener{}
+	add := func(ip string, port uint32, chain *listenerv3.FilterChain) {
+		name := ip + "_" + strconv.FormatUint(uint64(port), 10)
+		if _, taken := byName[name]; taken {
+			return
+		}
+		byName[name] = &listenerv3.Listener{
+			Name:             name,
+			Address:          eds.SocketAddress(ip, port),
+			BindToPort:       wrapperspb.Bool(false),
+			TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+			FilterChains:     []*listenerv3.FilterChain{chain},
+		}
+	}
+	// HTTP first, so that it claims the wildcard listeners.
+	for _, svc := range snap.Services() {
+		for _, port := range svc.Ports {
+			if port.Protocol.IsHTTP() {
+				add(wildcardIP, port.Number, httpOutboundChain(port.Number))
+			}
+		}
+	}
+	for _, svc := range snap.Services() {
+		for _, port := range svc.Ports {
+			if !port.Protocol.IsTCP() {
+				continue
+			}
+			cluster := resource.OutboundClusterName(port.Number, "", svc.Hostname)
+			chain := tcpChain(cluster, cluster)
+			switch {
+			case len(svc.Addresses) > 0:
+				for _, vip := range svc.Addresses {
+					add(vip, port.Number, chain)
+				}
+			case svc.Resolution == model.Passthrough:
+				for _, e := range snap.EndpointsForPort(svc.Hostname, port.Name) {
+					if e.Health == model.Healthy {
+						add(e.Address, port.Number, chain)
+					}
+				}
+			default:
+				add(wildcardIP, port.Number, chain)
+			}
+		}
+	}
+	out := []resource.Resource{{Name: resource.VirtualOutboundListener, Message: virtualOutbound(snap)}}
+	for name, l := range byName {
+		out = append(out, resource.Resource{Name: name, Message: l})
+	}
+	return out
+}
+
+// virtualOutbound catches everything the iptables rules redirect to 15001
+// and hands it to the listener for the original destination; what matches
+// none goes to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster
+// (REGISTRY_ONLY).
+func virtualOutbound(snap *model.Snapshot) *listenerv3.Listener {
+	fallback := resource.PassthroughCluster
+	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+		fallback = resource.BlackHoleCluster
+	}
+	chain := tcpChain(fallback, fallback)
+	chain.Name = "PassthroughFilterChain"
+	return &listenerv3.Listener{
+		Name:             resource.VirtualOutboundListener,
+		Address:          eds.SocketAddress(wildcardIP, resource.VirtualOutboundPort),
+		UseOriginalDst:   wrapperspb.Bool(true),
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
+		FilterChains:     []*listenerv3.FilterChain{chain},
+	}
+}
+
+func httpOutboundChain(port uint32) *listenerv3.FilterChain {
+	routeName := strconv.FormatUint(uint64(port), 10)
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: fmt.Sprintf("outbound_%s_%d", wildcardIP, port),
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    resource.ADS(),
+			RouteConfigName: routeName,
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		// Outbound requests come from the local app; its address is not the
+		// client's and must not be trusted for x-forwarded-for.
+		UseRemoteAddress: wrapperspb.Bool(false),
+	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcmFilter(hcm)}}
+}
+
+func hcmFilter(hcm *hcmv3.HttpConnectionManager) *listenerv3.Filter {
+	return &listenerv3.Filter{
+		Name:       wellknown.HTTPConnectionManager,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(hcm)},
+	}
+}
+
+func routerFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       wellknown.Router,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: resource.Any(&routerv3.Router{})},
+	}
+}
+
+func tcpChain(statPrefix, cluster string) *listenerv3.FilterChain {
+	tcp := &tcpproxyv3.TcpProxy{
+		StatPrefix:       statPrefix,
+		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
+	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name:       wellknown.TCPProxy,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(tcp)},
+	}}}
+}
+
+// inboundListener is virtualInbound (15006): one filter chain per port the
+// workload serves, matched on the original destination port, terminating
+// HTTP or proxying TCP to inbound|PORT||; anything else passes through to
+// the application unchanged. Traffic addressed to 15006 itself would loop
+// and is dropped.
+func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resource {
+	chains := []*listenerv3.FilterChain{}
+	blackhole := tcpChain(resource.BlackHoleCluster, resource.BlackHoleCluster)
+	blackhole.Name = "virtualInbound-blackhole"
+	blackhole.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(resource.VirtualInboundPort)}
+	chains = append(chains, blackhole)
+
+	seen := map[uint32]bool{resource.VirtualInboundPort: true}
+	for _, inst := range snap.InstancesAt(v.IPs) {
+		port := inst.Endpoint.Port
+		if inst.Port.Protocol == model.UDP || seen[port] {
+			continue
+		}
+		seen[port] = true
+		cluster := resource.InboundClusterName(port)
+		var chain *listenerv3.FilterChain
+		if inst.Port.Protocol.IsHTTP() {
+			chain = httpInboundChain(inst, cluster)
+		} else {
+			chain = tcpChain(cluster, cluster)
+		}
+		chain.Name = fmt.Sprintf("%s_%d", wildcardIP, port)
+		chain.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port)}
+		chains = append(chains, chain)
+	}
+
+	passthrough := tcpChain(resource.InboundPassthroughCluster, resource.InboundPassthroughCluster)
+	passthrough.Name = resource.VirtualInboundListener
+	chains = append(chains, passthrough)
+
+	return resource.Resource{Name: resource.VirtualInboundListener, Message: &listenerv3.Listener{
+		Name:             resource.VirtualInboundListener,
+		Address:          eds.SocketAddress(wildcardIP, resource.VirtualInboundPort),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		ListenerFilters: []*listenerv3.ListenerFilter{
+			{Name: wellknown.OriginalDestination, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&originaldstv3.OriginalDst{})}},
+			{Name: wellknown.HttpInspector, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&httpinspectorv3.HttpInspector{})}},
+		},
+		FilterChains: chains,
+	}}
+}
+
+func httpInboundChain(inst model.ServiceInstance, cluster string) *listenerv3.FilterChain {
+	port := inst.Endpoint.Port
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: fmt.Sprintf("inbound_%s_%d", wildcardIP, port),
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
+			Name:             cluster,
+			ValidateClusters: wrapperspb.Bool(false),
+			VirtualHosts: []*routev3.VirtualHost{{
+				Name:    fmt.Sprintf("inbound|http|%d", port),
+				Domains: []string{"*"},
+				Routes: []*routev3.Route{{
+					Name:      "default",
+					Match:     prefixMatch("/"),
+					Action:    &routev3.Route_Route{Route: routeTo(cluster)},
+					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(inst.Service.Hostname, inst.Port.Number) + "/*"},
+				}},
+			}},
+		}},
+		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		// Inbound requests come from the network: the peer address is the
+		// real client.
+		UseRemoteAddress: wrapperspb.Bool(true),
+	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcmFilter(hcm)}}
+}

@@ -1,0 +1,153 @@
+package sidecar
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
+
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// outboundRoutes builds one RouteConfiguration per outbound HTTP port,
+// named after the port, with a virtual host per service on that port, and
+// a last catch-all virtual host that follows the outbound traffic policy.
+func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resource {
+	byPort := map[uint32]*routev3.RouteConfiguration{}
+	used := map[uint32]map[string]bool{}
+	var ports []uint32
+	for _, svc := range snap.Services() {
+		for _, port := range svc.Ports {
+			if !port.Protocol.IsHTTP() {
+				continue
+			}
+			rc, ok := byPort[port.Number]
+			if !ok {
+				rc = &routev3.RouteConfiguration{
+					Name:             strconv.FormatUint(uint64(port.Number), 10),
+					ValidateClusters: wrapperspb.Bool(false),
+				}
+				byPort[port.Number] = rc
+				used[port.Number] = map[string]bool{}
+				ports = append(ports, port.Number)
+			}
+			// Envoy rejects a domain listed twice in one table; the first
+			// service (by hostname) keeps a contested alias such as a VIP.
+			var domains []string
+			for _, d := range virtualHostDomains(svc, port.Number, v.Namespace) {
+				if !used[port.Number][d] {
+					used[port.Number][d] = true
+					domains = append(domains, d)
+				}
+			}
+			if len(domains) == 0 {
+				continue
+			}
+			cluster := resource.OutboundClusterName(port.Number, "", svc.Hostname)
+			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
+				Name:    model.JoinHostPort(svc.Hostname, port.Number),
+				Domains: domains,
+				Routes: []*routev3.Route{{
+					Name:      "default",
+					Match:     prefixMatch("/"),
+					Action:    &routev3.Route_Route{Route: withDefaultRetries(routeTo(cluster))},
+					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(svc.Hostname, port.Number) + "/*"},
+				}},
+				IncludeRequestAttemptCount: true,
+			})
+		}
+	}
+	slices.Sort(ports)
+	out := make([]resource.Resource, 0, len(ports))
+	for _, p := range ports {
+		rc := byPort[p]
+		rc.VirtualHosts = append(rc.VirtualHosts, catchAllVirtualHost(snap))
+		out = append(out, resource.Resource{Name: rc.Name, Message: rc})
+	}
+	return out
+}
+
+// virtualHostDomains lists every Host header a caller in clientNS may send
+// for the service: each alias (FQDN, NAME.NS.svc, NAME.NS, NAME) and each
+// virtual IP, with and without :PORT.
+func virtualHostDomains(svc *model.Service, port uint32, clientNS string) []string {
+	names := append(model.HostAliases(svc, clientNS), svc.Addresses...)
+	out := make([]string, 0, 2*len(names))
+	for _, n := range names {
+		host := n
+		if strings.Contains(n, ":") { // An IPv6 VIP: Host headers bracket it.
+			host = "[" + n + "]"
+		}
+		out = append(out, host, model.JoinHostPort(n, port))
+	}
+	return out
+}
+
+// catchAllVirtualHost sends unknown hosts on a known port out of the mesh
+// (ALLOW_ANY) or answers 502 (REGISTRY_ONLY), as istiod's allow_any and
+// block_all virtual hosts do.
+func catchAllVirtualHost(snap *model.Snapshot) *routev3.VirtualHost {
+	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+		return &routev3.VirtualHost{
+			Name:    "block_all",
+			Domains: []string{"*"},
+			Routes: []*routev3.Route{{
+				Name:   "block_all",
+				Match:  prefixMatch("/"),
+				Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 502}},
+			}},
+		}
+	}
+	return &routev3.VirtualHost{
+		Name:    "allow_any",
+		Domains: []string{"*"},
+		Routes: []*routev3.Route{{
+			Name:   "allow_any",
+			Match:  prefixMatch("/"),
+			Action: &routev3.Route_Route{Route: routeTo(resource.PassthroughCluster)},
+		}},
+	}
+}
+
+func prefixMatch(p string) *routev3.RouteMatch {
+	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p}}
+}
+
+// routeTo forwards to one cluster with timeouts off: Istio leaves request
+// timeouts to VirtualServices, and a silent 15 s Envoy default would break
+// long-lived gRPC streams.
+func routeTo(cluster string) *routev3.RouteAction {
+	return &routev3.RouteAction{
+		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
+		Timeout:          durationpb.New(0),
+		MaxStreamDuration: &routev3.RouteAction_MaxStreamDuration{
+			MaxStreamDuration:    durationpb.New(0),
+			GrpcTimeoutHeaderMax: durationpb.New(0),
+		},
+	}
+}
+
+// withDefaultRetries applies istiod's default retry policy: two retries on
+// connection failures and refused or cancelled streams, each on another
+// host.
+func withDefaultRetries(a *routev3.RouteAction) *routev3.RouteAction {
+	a.RetryPolicy = &routev3.RetryPolicy{
+		RetryOn:    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+		NumRetries: wrapperspb.UInt32(2),
+		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
+			Name: "envoy.retry_host_predicates.previous_hosts",
+			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{
+				TypedConfig: resource.Any(&previoushostsv3.PreviousHostsPredicate{}),
+			},
+		}},
+		HostSelectionRetryMaxAttempts: 5,
+	}
+	return a
+}
