@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -45,3 +47,35 @@ func For(f model.Flavor) (Generator, error) {
 // Generators are tested to never produce invalid resources; the xDS server
 // calls this too so that a bug costs one resource, not the proxy.
 func Validate(m proto.Message) error { return resource.Validate(m) }
+
+// Generate returns what a proxy receives for one type when it subscribes to
+// names (nil or empty: wildcard), uncached. The xDS server produces the
+// same result from cached parts; this is the reference it is tested
+// against, and what golden tests, benchmarks and analyze use.
+func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []string) ([]Resource, error) {
+	gen, err := For(model.FlavorOf(p))
+	if err != nil {
+		return nil, err
+	}
+	ov, iv := model.ViewsOf(p)
+	all := append(gen.Outbound(snap, ov, typeURL), gen.Inbound(snap, iv, typeURL)...)
+	if len(names) == 0 {
+		slices.SortFunc(all, func(a, b Resource) int { return cmp.Compare(a.Name, b.Name) })
+		return all, nil
+	}
+	byName := make(map[string]Resource, len(all))
+	for _, r := range all {
+		byName[r.Name] = r
+	}
+	var out []Resource
+	for _, n := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		if r, ok := byName[n]; ok {
+			out = append(out, r)
+		} else if r, ok := gen.OutboundNamed(snap, ov, typeURL, n); ok {
+			out = append(out, r)
+		} else if r, ok := gen.InboundNamed(snap, iv, typeURL, n); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -1,11 +1,11 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"sigs.k8s.io/yaml"
@@ -32,24 +32,48 @@ func DefaultMeshConfig() *meshv1alpha1.MeshConfig {
 }
 
 // ParseMeshConfig decodes mesh settings in Istio's MeshConfig YAML (the
-// format of ConfigMap istio, key mesh) and lays them over the defaults.
-// Unknown fields are an error: a typo in mesh settings should not be
-// silently ignored.
+// format of ConfigMap istio, key mesh) and lays them over the defaults
+// field by field, so that a value the user writes wins even when it is a
+// zero value (REGISTRY_ONLY is enum 0). Unknown fields are an error: a typo
+// in mesh settings must not be silently ignored.
 func ParseMeshConfig(data []byte) (*meshv1alpha1.MeshConfig, error) {
-	js, err := yaml.YAMLToJSON(data)
+	var user map[string]any
+	if err := yaml.Unmarshal(data, &user); err != nil {
+		return nil, fmt.Errorf("mesh config: %w", err)
+	}
+	defaults, err := protojson.Marshal(DefaultMeshConfig())
+	if err != nil {
+		return nil, fmt.Errorf("mesh config defaults: %w", err)
+	}
+	var merged map[string]any
+	if err := json.Unmarshal(defaults, &merged); err != nil {
+		return nil, fmt.Errorf("mesh config defaults: %w", err)
+	}
+	mergeJSON(merged, user)
+	js, err := json.Marshal(merged)
 	if err != nil {
 		return nil, fmt.Errorf("mesh config: %w", err)
 	}
-	user := &meshv1alpha1.MeshConfig{}
-	if len(js) > 0 && string(js) != "null" {
-		if err := protojson.Unmarshal(js, user); err != nil {
-			return nil, fmt.Errorf("mesh config: %w", err)
-		}
+	mesh := &meshv1alpha1.MeshConfig{}
+	if err := protojson.Unmarshal(js, mesh); err != nil {
+		return nil, fmt.Errorf("mesh config: %w", err)
 	}
-	mesh := DefaultMeshConfig()
-	proto.Merge(mesh, user)
 	if mesh.GetTrustDomain() == "" {
 		return nil, fmt.Errorf("mesh config: trustDomain must not be empty")
 	}
 	return mesh, nil
+}
+
+// mergeJSON lays src over dst: objects merge key by key, anything else
+// (lists included, as in Istio) replaces.
+func mergeJSON(dst, src map[string]any) {
+	for k, v := range src {
+		if sub, ok := v.(map[string]any); ok {
+			if d, ok := dst[k].(map[string]any); ok {
+				mergeJSON(d, sub)
+				continue
+			}
+		}
+		dst[k] = v
+	}
 }

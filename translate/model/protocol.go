@@ -72,6 +72,9 @@ func DetectProtocol(portName, appProtocol, l4Protocol string) Protocol {
 			return p
 		}
 	}
+	if lower := strings.ToLower(portName); lower == "grpc-web" || strings.HasPrefix(lower, "grpc-web-") {
+		return GRPCWeb
+	}
 	prefix, _, _ := strings.Cut(portName, "-")
 	return ParseProtocol(prefix)
 }

@@ -1,0 +1,253 @@
+package translate_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+	"sigs.k8s.io/yaml"
+
+	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/out")
+
+// goldenCase is testdata/in/<case>/proxy.yaml: the proxy whose config is
+// rendered, and where its mesh comes from.
+type goldenCase struct {
+	// Node is the xDS node, as protojson (id, metadata, locality).
+	Node json.RawMessage `json:"node"`
+	// Listeners a proxyless client or server subscribes to by name. Envoy
+	// subscribes to listeners and clusters by wildcard.
+	Listeners []string `json:"listeners,omitempty"`
+	// ConfigDir, relative to the case directory; default "config".
+	ConfigDir string `json:"configDir,omitempty"`
+	// MeshConfig file, relative to the case directory; optional.
+	MeshConfig string `json:"meshConfig,omitempty"`
+}
+
+// TestGolden renders, for each case, exactly what its proxy would receive
+// by following references the way a client does (listeners name route
+// tables, routes name clusters, EDS clusters name load assignments) and
+// compares it with testdata/out/<case>.<type>.yaml. Run with -update (or
+// make update-golden) to rewrite them; stale outputs are removed.
+func TestGolden(t *testing.T) {
+	cases, err := filepath.Glob("testdata/in/*/proxy.yaml")
+	if err != nil || len(cases) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	want := map[string]bool{}
+	for _, path := range cases {
+		dir := filepath.Dir(path)
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			got := renderCase(t, dir)
+			for kind, body := range got {
+				out := filepath.Join("testdata", "out", name+"."+kind+".yaml")
+				want[out] = true
+				if *update {
+					if err := os.WriteFile(out, body, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				golden, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatalf("%v (run make update-golden)", err)
+				}
+				if diff := cmp.Diff(string(golden), string(body)); diff != "" {
+					t.Errorf("%s differs from what is generated (-golden +generated):\n%s", out, diff)
+				}
+			}
+		})
+	}
+	if *update {
+		stale, _ := filepath.Glob("testdata/out/*.yaml")
+		for _, f := range stale {
+			if !want[f] {
+				os.Remove(f)
+			}
+		}
+	}
+}
+
+func renderCase(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "proxy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c goldenCase
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		t.Fatalf("proxy.yaml: %v", err)
+	}
+	node := &corev3.Node{}
+	if err := protojson.Unmarshal(c.Node, node); err != nil {
+		t.Fatalf("proxy.yaml node: %v", err)
+	}
+	proxy, err := model.ParseProxy(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := loadMesh(t, dir, c)
+
+	gen := func(typeURL string, names []string) []translate.Resource {
+		rs, err := translate.Generate(snap, proxy, typeURL, names)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			if err := translate.Validate(r.Message); err != nil {
+				t.Errorf("%s %s fails validation: %v", typeURL, r.Name, err)
+			}
+		}
+		return rs
+	}
+	listeners := gen(resource.ListenerType, c.Listeners)
+	routes := gen(resource.RouteType, routeNames(listeners))
+	var clusters []translate.Resource
+	if proxy.Proxyless() {
+		clusters = gen(resource.ClusterType, clusterNames(routes))
+	} else {
+		clusters = gen(resource.ClusterType, nil)
+	}
+	endpoints := gen(resource.EndpointType, edsNames(clusters))
+	if proxy.Proxyless() {
+		for _, n := range c.Listeners {
+			if !slices.ContainsFunc(listeners, func(r translate.Resource) bool { return r.Name == n }) {
+				t.Errorf("listener %q was asked for but not generated", n)
+			}
+		}
+	}
+	return map[string][]byte{
+		"listeners": toYAML(t, listeners),
+		"routes":    toYAML(t, routes),
+		"clusters":  toYAML(t, clusters),
+		"endpoints": toYAML(t, endpoints),
+	}
+}
+
+func loadMesh(t *testing.T, dir string, c goldenCase) *model.Snapshot {
+	t.Helper()
+	mesh := model.DefaultMeshConfig()
+	if c.MeshConfig != "" {
+		data, err := os.ReadFile(filepath.Join(dir, c.MeshConfig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mesh, err = model.ParseMeshConfig(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configDir := c.ConfigDir
+	if configDir == "" {
+		configDir = "config"
+	}
+	src := file.New(filepath.Join(dir, configDir), file.Options{Logger: zap.NewNop(), Mesh: mesh, DomainSuffix: "cluster.local"})
+	snap, problems, err := src.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if !p.Warning {
+			t.Fatalf("golden input has a problem: %s", p)
+		}
+	}
+	return snap
+}
+
+// routeNames are the route tables the listeners refer to over RDS.
+func routeNames(listeners []translate.Resource) []string {
+	var names []string
+	addHCM := func(a *anypb.Any) {
+		hcm := &hcmv3.HttpConnectionManager{}
+		if a.MessageIs(hcm) && a.UnmarshalTo(hcm) == nil && hcm.GetRds() != nil {
+			names = append(names, hcm.GetRds().GetRouteConfigName())
+		}
+	}
+	for _, r := range listeners {
+		l := r.Message.(*listenerv3.Listener)
+		if api := l.GetApiListener().GetApiListener(); api != nil {
+			addHCM(api)
+		}
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				addHCM(f.GetTypedConfig())
+			}
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
+}
+
+// clusterNames are the clusters the routes send to.
+func clusterNames(routes []translate.Resource) []string {
+	var names []string
+	for _, r := range routes {
+		for _, vh := range r.Message.(*routev3.RouteConfiguration).GetVirtualHosts() {
+			for _, rt := range vh.GetRoutes() {
+				if c := rt.GetRoute().GetCluster(); c != "" {
+					names = append(names, c)
+				}
+				for _, wc := range rt.GetRoute().GetWeightedClusters().GetClusters() {
+					names = append(names, wc.GetName())
+				}
+			}
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
+}
+
+// edsNames are the load assignments EDS clusters ask for.
+func edsNames(clusters []translate.Resource) []string {
+	var names []string
+	for _, r := range clusters {
+		c := r.Message.(*clusterv3.Cluster)
+		if c.GetType() == clusterv3.Cluster_EDS {
+			n := c.GetEdsClusterConfig().GetServiceName()
+			if n == "" {
+				n = c.GetName()
+			}
+			names = append(names, n)
+		}
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
+}
+
+// toYAML renders resources as a YAML list of protojson objects, so a
+// reviewer reads golden diffs as Envoy config.
+func toYAML(t *testing.T, rs []translate.Resource) []byte {
+	t.Helper()
+	items := make([]json.RawMessage, 0, len(rs))
+	for _, r := range rs {
+		b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resource.Any(r.Message))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, b)
+	}
+	js, err := json.Marshal(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := yaml.JSONToYAML(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.TrimSpace(string(y)) + "\n")
+}
