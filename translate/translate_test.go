@@ -1,0 +1,114 @@
+package translate_test
+
+import (
+	"testing"
+
+	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+var allTypes = []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
+
+func proxies() map[string]*model.Proxy {
+	ep := modeltest.EndpointAddress(3, 1)
+	return map[string]*model.Proxy{
+		"sidecar": {Type: model.SidecarProxy, Namespace: "ns-0", IPAddresses: []string{ep}},
+		"router":  {Type: model.Router, Namespace: "ns-0", IPAddresses: []string{"10.1.1.1"}},
+		"grpc":    {Type: model.SidecarProxy, Generator: model.GeneratorGRPC, Namespace: "ns-1", IPAddresses: []string{ep}},
+	}
+}
+
+// Every resource every generator can produce passes Envoy's own
+// validation rules, and generation is deterministic.
+func TestGeneratedResourcesValidate(t *testing.T) {
+	snap := modeltest.Mesh{Namespaces: 3, Services: 30, EndpointsPerService: 4}.Snapshot()
+	grpcNames := []string{"svc-1:8080", "svc-4.ns-1:8080", "svc-2.ns-2.svc.cluster.local:8080", resource.GRPCInboundListenerPrefix + "0.0.0.0:8080"}
+	for name, p := range proxies() {
+		for _, typ := range allTypes {
+			var names []string
+			if p.Proxyless() && typ == resource.ListenerType {
+				names = grpcNames
+			}
+			rs, err := translate.Generate(snap, p, typ, names)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Proxyless() && typ == resource.ListenerType && len(rs) != len(grpcNames) {
+				t.Errorf("%s: got %d listeners for %d names", name, len(rs), len(grpcNames))
+			}
+			for _, r := range rs {
+				if err := translate.Validate(r.Message); err != nil {
+					t.Errorf("%s %s %s: %v", name, typ, r.Name, err)
+				}
+			}
+		}
+	}
+}
+
+// A proxyless client's short names resolve only from its own namespace,
+// and unknown names or ports produce nothing rather than a guess.
+func TestProxylessListenerNames(t *testing.T) {
+	snap := modeltest.Mesh{Namespaces: 2, Services: 4, EndpointsPerService: 1}.Snapshot()
+	p := &model.Proxy{Type: model.SidecarProxy, Generator: model.GeneratorGRPC, Namespace: "ns-1", IPAddresses: []string{"10.0.0.1"}}
+	for name, want := range map[string]bool{
+		"svc-1:8080":                        true,
+		"svc-1":                             true, // one port: the port may be omitted
+		"svc-0:8080":                        false,
+		"svc-0.ns-0:8080":                   true,
+		"svc-0.ns-0.svc.cluster.local:8080": true,
+		"svc-1:9999":                        false,
+		"nothere.ns-1:8080":                 false,
+		resource.GRPCInboundListenerPrefix + "[::]:8080":  true,
+		resource.GRPCInboundListenerPrefix + "10.0.0.1:x": false,
+	} {
+		rs, err := translate.Generate(snap, p, resource.ListenerType, []string{name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(rs) == 1 && rs[0].Name == name; got != want {
+			t.Errorf("listener %q generated = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// The benchmark load of shared/DESIGN.md: 1,000 services, 10 endpoints each.
+var benchMesh = modeltest.Mesh{Namespaces: 10, Services: 1000, EndpointsPerService: 10}
+
+func BenchmarkTranslateSidecar(b *testing.B) {
+	snap := benchMesh.Snapshot()
+	p := proxies()["sidecar"]
+	b.ReportAllocs()
+	var bytes int
+	for b.Loop() {
+		bytes = 0
+		for _, typ := range allTypes {
+			rs, err := translate.Generate(snap, p, typ, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range rs {
+				bytes += len(resource.Any(r.Message).GetValue())
+			}
+		}
+	}
+	b.ReportMetric(float64(bytes), "config-bytes")
+}
+
+func BenchmarkTranslateProxyless(b *testing.B) {
+	snap := benchMesh.Snapshot()
+	p := proxies()["grpc"]
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, typ := range allTypes {
+			var names []string
+			if typ == resource.ListenerType {
+				names = []string{"svc-1:8080"}
+			}
+			if _, err := translate.Generate(snap, p, typ, names); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
