@@ -135,6 +135,14 @@ func IstioConfig(obj runtime.Object) (*model.Config, bool) {
 	}, true
 }
 
+// IstioSpec returns the kind and spec of an Istio client-go object of any
+// served version. The spec is the object's own, not a copy: callers such as
+// validators only read it.
+func IstioSpec(obj runtime.Object) (model.Kind, proto.Message, bool) {
+	kind, _, spec, ok := istioParts(obj)
+	return kind, spec, ok
+}
+
 // istioParts returns the kind, metadata and spec of an Istio object without
 // copying anything.
 func istioParts(obj runtime.Object) (model.Kind, *metav1.ObjectMeta, proto.Message, bool) {

@@ -1,0 +1,106 @@
+package validate
+
+import (
+	networkingapi "istio.io/api/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+func (r *report) virtualService(vs *networkingapi.VirtualService) {
+	spec := field.NewPath("spec")
+	if len(vs.GetHosts()) == 0 {
+		r.errorf(spec.Child("hosts"), "at least one host is required")
+	}
+	r.hosts(spec.Child("hosts"), vs.GetHosts())
+	for i, h := range vs.GetHttp() {
+		for j, d := range h.GetRoute() {
+			r.destination(spec.Child("http").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
+		}
+		if m := h.GetMirror(); m != nil && m.GetHost() == "" {
+			r.errorf(spec.Child("http").Index(i).Child("mirror", "host"), "host is required")
+		}
+	}
+	for i, t := range vs.GetTcp() {
+		for j, d := range t.GetRoute() {
+			r.destination(spec.Child("tcp").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
+		}
+	}
+	for i, t := range vs.GetTls() {
+		for j, d := range t.GetRoute() {
+			r.destination(spec.Child("tls").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
+		}
+	}
+}
+
+// destination checks one weighted route destination.
+func (r *report) destination(path *field.Path, d *networkingapi.Destination, weight int32) {
+	if d.GetHost() == "" {
+		r.errorf(path.Child("destination", "host"), "host is required")
+	}
+	if weight < 0 {
+		r.errorf(path.Child("weight"), "weight %d is negative", weight)
+	}
+	if p := d.GetPort(); p != nil && p.GetNumber() > 65535 {
+		r.errorf(path.Child("destination", "port", "number"), "port %d is outside 1-65535", p.GetNumber())
+	}
+}
+
+func (r *report) destinationRule(dr *networkingapi.DestinationRule) {
+	spec := field.NewPath("spec")
+	if dr.GetHost() == "" {
+		r.errorf(spec.Child("host"), "host is required")
+	}
+	names := map[string]int{}
+	for i, s := range dr.GetSubsets() {
+		path := spec.Child("subsets").Index(i).Child("name")
+		if s.GetName() == "" {
+			r.errorf(path, "subset name is required")
+			continue
+		}
+		if first, dup := names[s.GetName()]; dup {
+			r.errorf(path, "duplicate subset %q (also subsets[%d])", s.GetName(), first)
+		} else {
+			names[s.GetName()] = i
+		}
+	}
+}
+
+func (r *report) serviceEntry(se *networkingapi.ServiceEntry) {
+	spec := field.NewPath("spec")
+	if len(se.GetHosts()) == 0 {
+		r.errorf(spec.Child("hosts"), "at least one host is required")
+	}
+	r.hosts(spec.Child("hosts"), se.GetHosts())
+	for i, p := range se.GetPorts() {
+		if p.GetNumber() < 1 || p.GetNumber() > 65535 {
+			r.errorf(spec.Child("ports").Index(i).Child("number"), "port %d is outside 1-65535", p.GetNumber())
+		}
+	}
+}
+
+func (r *report) gateway(gw *networkingapi.Gateway) {
+	spec := field.NewPath("spec")
+	if len(gw.GetServers()) == 0 {
+		r.errorf(spec.Child("servers"), "at least one server is required")
+	}
+	for i, s := range gw.GetServers() {
+		path := spec.Child("servers").Index(i)
+		if s.GetPort() == nil {
+			r.errorf(path.Child("port"), "port is required")
+		} else if n := s.GetPort().GetNumber(); n < 1 || n > 65535 {
+			r.errorf(path.Child("port", "number"), "port %d is outside 1-65535", n)
+		}
+		if len(s.GetHosts()) == 0 {
+			r.errorf(path.Child("hosts"), "at least one host is required")
+		}
+	}
+}
+
+// hosts rejects empty host names, which would otherwise match nothing and
+// hide a typo.
+func (r *report) hosts(path *field.Path, hosts []string) {
+	for i, h := range hosts {
+		if h == "" {
+			r.errorf(path.Index(i), "host must not be empty")
+		}
+	}
+}
