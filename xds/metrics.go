@@ -1,0 +1,84 @@
+package xds
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Push reasons, the values of the reason label of pilotlight_xds_pushes_total.
+const (
+	// reasonInitial: the answer to a request (a new stream, a new or
+	// changed subscription), not caused by a change of the mesh.
+	reasonInitial = "initial"
+	// reasonEndpoints: caused by a snapshot that changed endpoints only.
+	reasonEndpoints = "endpoints"
+	// reasonConfig: caused by a change of services or Istio configs.
+	reasonConfig = "config"
+	// reasonFull: caused by a change that touches everything (the mesh
+	// settings, namespaces, or the first snapshot).
+	reasonFull = "full"
+)
+
+type metrics struct {
+	connectedProxies   prometheus.Gauge
+	pushes             *prometheus.CounterVec
+	pushDuration       prometheus.Histogram
+	nacks              *prometheus.CounterVec
+	debounce           prometheus.Histogram
+	fullPushes         prometheus.Counter
+	generatedResources *prometheus.CounterVec
+	cacheHits          *prometheus.CounterVec
+	invalidResources   *prometheus.CounterVec
+	generationErrors   *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		connectedProxies: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pilotlight_xds_connected_proxies",
+			Help: "Open ADS streams (SotW and delta).",
+		}),
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_pushes_total",
+			Help: "Responses handed to ADS streams, by type and by what caused them (initial, endpoints, config, full).",
+		}, []string{"type", "reason"}),
+		pushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pilotlight_xds_push_duration_seconds",
+			Help:    "Time from the end of a debounce to a push response being handed to a stream.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}),
+		nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_nacks_total",
+			Help: "Responses rejected by proxies, by type.",
+		}, []string{"type"}),
+		debounce: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pilotlight_xds_debounce_seconds",
+			Help:    "Time from the first update of a debounce window to the snapshot being installed.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 10),
+		}),
+		fullPushes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pilotlight_xds_full_pushes_total",
+			Help: "Installed snapshots that invalidated every cached resource type (anything but an endpoint-only change).",
+		}),
+		generatedResources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_generated_resources_total",
+			Help: "Resources generated and serialized, by type.",
+		}, []string{"type"}),
+		cacheHits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_cache_hits_total",
+			Help: "Resources served from an already generated cache entry, by type.",
+		}, []string{"type"}),
+		invalidResources: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_invalid_resources_total",
+			Help: "Generated resources dropped because they failed validation, by type.",
+		}, []string{"type"}),
+		generationErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_generation_errors_total",
+			Help: "Generator calls that panicked; the affected proxies keep their last config.",
+		}, []string{"type"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.connectedProxies, m.pushes, m.pushDuration, m.nacks, m.debounce,
+			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors)
+	}
+	return m
+}

@@ -1,0 +1,147 @@
+package xds
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/sotw/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/pilotlight/pilotlight/translate/model"
+)
+
+// Defaults of Options.
+const (
+	DefaultDebounce          = 100 * time.Millisecond
+	DefaultDebounceMax       = time.Second
+	DefaultMaxStreamAge      = 30 * time.Minute
+	DefaultMaxStreamAgeGrace = 10 * time.Second
+)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	Logger *zap.Logger
+	// Debounce is the quiet period after an update before it is pushed.
+	Debounce time.Duration
+	// DebounceMax bounds how long a stream of updates delays a push.
+	DebounceMax time.Duration
+	// MaxStreamAge is how long a connection lives (±10 % jitter, added by
+	// gRPC) before the client is told to reconnect, so that load
+	// rebalances across replicas.
+	MaxStreamAge time.Duration
+	// MaxStreamAgeGrace is how long streams may finish after that before
+	// the connection is closed and they end with Unavailable.
+	MaxStreamAgeGrace time.Duration
+	// Registry receives the server's metrics; nil registers nothing.
+	Registry prometheus.Registerer
+}
+
+// Server is pilotlight's ADS server.
+type Server struct {
+	opts    Options
+	log     *zap.Logger
+	metrics *metrics
+	cache   *Cache
+	xds     serverv3.Server
+
+	// ctx ends when Run returns; go-control-plane ends every stream then.
+	ctx  context.Context
+	stop context.CancelFunc
+
+	mu       sync.Mutex
+	pending  *model.Snapshot
+	kick     chan struct{}
+	problems atomic.Pointer[[]model.Problem]
+}
+
+// NewServer builds a server. Nothing is served until Register and Run.
+func NewServer(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
+	}
+	if opts.DebounceMax <= 0 {
+		opts.DebounceMax = DefaultDebounceMax
+	}
+	if opts.MaxStreamAge <= 0 {
+		opts.MaxStreamAge = DefaultMaxStreamAge
+	}
+	if opts.MaxStreamAgeGrace <= 0 {
+		opts.MaxStreamAgeGrace = DefaultMaxStreamAgeGrace
+	}
+	log := opts.Logger.Named("xds")
+	m := newMetrics(opts.Registry)
+	s := &Server{
+		opts:    opts,
+		log:     log,
+		metrics: m,
+		cache:   newCache(log, m),
+		kick:    make(chan struct{}, 1),
+	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	// go-control-plane logs routine protocol events (stale nonces) at
+	// info; only its warnings are worth an operator's attention.
+	gcpLog := log.Named("gcp").WithOptions(zap.IncreaseLevel(zap.WarnLevel)).Sugar()
+	s.xds = serverv3.NewServer(s.ctx, s.cache, callbacks{c: s.cache},
+		sotw.WithOrderedADS(), sotw.WithLogger(gcpLog))
+	return s
+}
+
+// Cache returns the server's cache.
+func (s *Server) Cache() *Cache { return s.cache }
+
+// Register serves ADS, SotW and delta, on g.
+func (s *Server) Register(g *grpc.Server) {
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+}
+
+// ServerOptions returns the options the gRPC server that carries ADS
+// needs: the maximum connection age, after which gRPC sends GOAWAY and,
+// after the grace period, closes the connection so its streams end with
+// Unavailable and the client reconnects, possibly to another replica.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      s.opts.MaxStreamAge,
+			MaxConnectionAgeGrace: s.opts.MaxStreamAgeGrace,
+		}),
+	}
+}
+
+// Update hands the server a new snapshot and the problems found building
+// it. The snapshot is installed after the debounce; the problems are
+// shown at once. A nil snapshot updates only the problems.
+func (s *Server) Update(snap *model.Snapshot, problems []model.Problem) {
+	p := append([]model.Problem(nil), problems...)
+	s.problems.Store(&p)
+	if snap == nil {
+		return
+	}
+	s.mu.Lock()
+	s.pending = snap
+	s.mu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports whether a snapshot is installed and streams are served.
+func (s *Server) Ready() bool { return s.cache.Ready() }
+
+// Problems returns the problems of the last Update.
+func (s *Server) Problems() []model.Problem {
+	if p := s.problems.Load(); p != nil {
+		return *p
+	}
+	return nil
+}

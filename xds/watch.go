@@ -1,0 +1,339 @@
+package xds
+
+import (
+	"encoding/hex"
+	"hash/fnv"
+	"slices"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/pilotlight/pilotlight/translate"
+)
+
+// watch is one open subscription of one stream to one type, between two
+// requests. It answers at most once: go-control-plane creates a new watch
+// for every request, and its response channels hold one response per type.
+type watch struct {
+	c       *Cache
+	st      *proxyStream
+	typeURL string
+	// sub is go-control-plane's subscription state. Its maps are not
+	// changed while the watch is open, and the watch reads them only then
+	// (under mu, which cancel takes).
+	sub cachev3.Subscription
+	// first: nothing of this type was sent on the stream yet, so even an
+	// empty answer is owed (Envoy waits for it to finish initialising).
+	first bool
+
+	sotwReq  *discoveryv3.DiscoveryRequest
+	sotwCh   chan cachev3.Response
+	deltaReq *discoveryv3.DeltaDiscoveryRequest
+	deltaCh  chan cachev3.DeltaResponse
+
+	mu     sync.Mutex
+	closed bool
+	fired  bool
+}
+
+// cancel closes the watch. Once it returns, the watch never sends:
+// go-control-plane edits the subscription and, for delta, closes the
+// channel right after.
+func (w *watch) cancel() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.c.mu.Lock()
+	delete(w.c.watches, w)
+	w.c.mu.Unlock()
+}
+
+// evaluate answers the watch if the client's state differs from what its
+// subscription should hold now, and otherwise leaves it open. Every
+// evaluation reads the newest generation under the watch's lock, so the
+// last one to run for a watch always sees the newest snapshot: a push can
+// never be lost to a concurrent request.
+func (w *watch) evaluate(reason string, pushStart time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || w.fired {
+		return
+	}
+	g := w.c.current.Load()
+	items, ok := w.c.resolve(g, w.st, w.typeURL, w.sub)
+	if !ok {
+		return
+	}
+	info := &sendInfo{reason: reason, pushStart: pushStart, state: items}
+	if w.deltaCh != nil {
+		w.answerDelta(items, info)
+	} else {
+		w.answerSotw(items, info)
+	}
+}
+
+func (w *watch) answerSotw(items []*built, info *sendInfo) {
+	returned := w.sub.ReturnedResources()
+	if !w.first && sameState(items, returned) {
+		return
+	}
+	next := make(map[string]string, len(items))
+	anys := make([]*anypb.Any, 0, len(items))
+	for _, b := range items {
+		next[b.name] = b.version
+		anys = append(anys, b.any)
+	}
+	resp := &sotwResponse{
+		req: w.sotwReq,
+		out: &discoveryv3.DiscoveryResponse{
+			VersionInfo: stateVersion(items),
+			Resources:   anys,
+			TypeUrl:     w.typeURL,
+		},
+		returned: next,
+	}
+	w.st.addInflight(w.typeURL, resp.out, info)
+	select {
+	case w.sotwCh <- resp:
+		w.fired = true
+	default:
+		w.dropped()
+	}
+}
+
+func (w *watch) answerDelta(items []*built, info *sendInfo) {
+	returned := w.sub.ReturnedResources()
+	next := make(map[string]string, len(items))
+	var changed []*discoveryv3.Resource
+	for _, b := range items {
+		next[b.name] = b.version
+		if v, ok := returned[b.name]; !ok || v != b.version {
+			changed = append(changed, &discoveryv3.Resource{Name: b.name, Version: b.version, Resource: b.any})
+		}
+	}
+	var removed []string
+	for name := range returned {
+		if _, ok := next[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	if len(changed) == 0 && len(removed) == 0 && !w.first {
+		return
+	}
+	slices.Sort(removed)
+	resp := &deltaResponse{
+		req: w.deltaReq,
+		out: &discoveryv3.DeltaDiscoveryResponse{
+			SystemVersionInfo: stateVersion(items),
+			Resources:         changed,
+			RemovedResources:  removed,
+			TypeUrl:           w.typeURL,
+		},
+		next: next,
+	}
+	w.st.addInflight(w.typeURL, resp.out, info)
+	select {
+	case w.deltaCh <- resp:
+		w.fired = true
+	default:
+		w.dropped()
+	}
+}
+
+// dropped handles a full response channel. It cannot happen while each
+// watch answers at most once and go-control-plane sizes its channels per
+// type; if it does, the watch stays open and the next change retries.
+func (w *watch) dropped() {
+	w.c.log.Error("response channel full; response dropped",
+		zap.String("proxy", w.st.proxy.ID), zap.String("type", w.typeURL))
+}
+
+func (s *proxyStream) addInflight(typeURL string, out proto.Message, info *sendInfo) {
+	s.mu.Lock()
+	ts := s.typ(typeURL)
+	ts.inflight = append(ts.inflight, inflight{out: out, info: info})
+	s.mu.Unlock()
+}
+
+// sameState reports whether the client already holds exactly items.
+func sameState(items []*built, returned map[string]string) bool {
+	if len(items) != len(returned) {
+		return false
+	}
+	for _, b := range items {
+		if v, ok := returned[b.name]; !ok || v != b.version {
+			return false
+		}
+	}
+	return true
+}
+
+// stateVersion is the version of a set of resources: a hash of their
+// names and content versions. Equal sets, equal versions.
+func stateVersion(items []*built) string {
+	h := fnv.New64a()
+	for _, b := range items {
+		h.Write([]byte(b.name))
+		h.Write([]byte{0})
+		h.Write([]byte(b.version))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// resolve returns what a subscription holds now, sorted by name: for a
+// wildcard subscription the view's outbound and inbound sets, plus any
+// names it asked for explicitly; otherwise the subscribed names that
+// exist, looked up in those sets and then built by name. ok is false if a
+// needed entry could not be generated; the watch then stays unanswered.
+func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cachev3.Subscription) (items []*built, ok bool) {
+	out, outHit := c.entry(g, st, typeURL, true, "")
+	in, inHit := c.entry(g, st, typeURL, false, "")
+	if out.failed || in.failed {
+		return nil, false
+	}
+	hits := 0
+	var names []string
+	for n := range sub.SubscribedResources() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if sub.IsWildcard() {
+		items = mergeSorted(out.items, in.items)
+		if outHit {
+			hits += len(out.items)
+		}
+		if inHit {
+			hits += len(in.items)
+		}
+		var extra []*built
+		for _, n := range names {
+			if _, ok := out.lookup(n); ok {
+				continue
+			}
+			if _, ok := in.lookup(n); ok {
+				continue
+			}
+			b, hit, ok := c.named(g, st, typeURL, n)
+			if !ok {
+				return nil, false
+			}
+			if b != nil {
+				extra = append(extra, b)
+				if hit {
+					hits++
+				}
+			}
+		}
+		if len(extra) > 0 {
+			items = mergeSorted(items, extra)
+		}
+	} else {
+		items = make([]*built, 0, len(names))
+		for _, n := range names {
+			if b, ok := out.lookup(n); ok {
+				items = append(items, b)
+				if outHit {
+					hits++
+				}
+				continue
+			}
+			if b, ok := in.lookup(n); ok {
+				items = append(items, b)
+				if inHit {
+					hits++
+				}
+				continue
+			}
+			b, hit, ok := c.named(g, st, typeURL, n)
+			if !ok {
+				return nil, false
+			}
+			if b != nil {
+				items = append(items, b)
+				if hit {
+					hits++
+				}
+			}
+		}
+	}
+	if hits > 0 {
+		c.metrics.cacheHits.WithLabelValues(shortType(typeURL)).Add(float64(hits))
+	}
+	return items, true
+}
+
+// entry returns the outbound or inbound set of a stream's view.
+func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound bool, name string) (*entry, bool) {
+	key := entryKey{view: st.inKey, typeURL: typeURL, name: name}
+	if outbound {
+		key.view = st.outKey
+	}
+	return g.get(key, func(e *entry) {
+		if !outbound {
+			e.inboundIPs = st.iv.IPs
+		}
+		c.builder.fill(e, typeURL, name == "", func() []translate.Resource {
+			switch {
+			case outbound && name == "":
+				return st.gen.Outbound(g.snap, st.ov, typeURL)
+			case name == "":
+				return st.gen.Inbound(g.snap, st.iv, typeURL)
+			case outbound:
+				return optional(st.gen.OutboundNamed(g.snap, st.ov, typeURL, name))
+			default:
+				return optional(st.gen.InboundNamed(g.snap, st.iv, typeURL, name))
+			}
+		})
+	})
+}
+
+// named returns a resource that exists only when asked for by name, from
+// the outbound side and then the inbound side; b is nil when neither has
+// it.
+func (c *Cache) named(g *generation, st *proxyStream, typeURL, name string) (b *built, hit, ok bool) {
+	for _, outbound := range []bool{true, false} {
+		e, hit := c.entry(g, st, typeURL, outbound, name)
+		if e.failed {
+			return nil, false, false
+		}
+		if len(e.items) > 0 {
+			return e.items[0], hit, true
+		}
+	}
+	return nil, false, true
+}
+
+func optional(r translate.Resource, ok bool) []translate.Resource {
+	if !ok {
+		return nil
+	}
+	return []translate.Resource{r}
+}
+
+// mergeSorted merges two name-sorted lists; on a name in both, a wins.
+func mergeSorted(a, b []*built) []*built {
+	out := make([]*built, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i].name < b[j].name:
+			out = append(out, a[i])
+			i++
+		case a[i].name > b[j].name:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
