@@ -34,6 +34,8 @@ type Cache struct {
 	generatorFor func(model.Flavor) (translate.Generator, error)
 
 	current atomic.Pointer[generation]
+	// pushed is the last snapshot whose push has finished.
+	pushed atomic.Pointer[model.Snapshot]
 
 	mu      sync.Mutex
 	watches map[*watch]struct{}
@@ -124,7 +126,7 @@ func (c *Cache) Fetch(_ context.Context, req *cachev3.Request) (cachev3.Response
 	}
 	st := &proxyStream{proxy: p, ov: ov, iv: iv, gen: gen, outKey: ov.Key(), inKey: iv.Key()}
 	sub := stream.NewSotwSubscription(req.GetResourceNames(), true)
-	items, ok := c.resolve(g, st, req.GetTypeUrl(), &sub)
+	items, _, ok := c.resolve(g, st, req.GetTypeUrl(), &sub)
 	if !ok {
 		return nil, status.Error(codes.Internal, "generation failed")
 	}
@@ -145,6 +147,7 @@ func (c *Cache) install(snap *model.Snapshot, pushStart time.Time) {
 	if prev != nil {
 		prevSnap = prev.snap
 	}
+	defer c.pushed.Store(snap)
 	d := model.DiffSnapshots(prevSnap, snap)
 	if prev != nil && d.Empty() {
 		return

@@ -24,6 +24,8 @@ type built struct {
 	// equal version, whichever snapshot or view produced them.
 	version string
 	any     *anypb.Any
+	// from is the entry that built it.
+	from *entry
 }
 
 // part says which slice of a view's resources an entry holds.
@@ -203,6 +205,7 @@ func (b *builder) fill(e *entry, typeURL string, index bool, gen func() []transl
 	items := make([]*built, 0, len(res))
 	for _, r := range res {
 		if x := b.build(typeURL, r); x != nil {
+			x.from = e
 			items = append(items, x)
 		}
 	}

@@ -65,22 +65,36 @@ func (w *watch) evaluate(reason string, pushStart time.Time) {
 		return
 	}
 	g := w.c.current.Load()
-	items, ok := w.c.resolve(g, w.st, w.typeURL, w.sub)
+	items, hits, ok := w.c.resolve(g, w.st, w.typeURL, w.sub)
 	if !ok {
 		return
 	}
 	info := &sendInfo{reason: reason, pushStart: pushStart, state: items}
+	var sent []*built
 	if w.deltaCh != nil {
-		w.answerDelta(items, info)
+		sent = w.answerDelta(items, info)
 	} else {
-		w.answerSotw(items, info)
+		sent = w.answerSotw(items, info)
+	}
+	// Resources sent that this evaluation did not have to generate: the
+	// proof that proxies with equal views share.
+	n := 0
+	for _, b := range sent {
+		if hits[b.from] {
+			n++
+		}
+	}
+	if n > 0 {
+		w.c.metrics.cacheHits.WithLabelValues(shortType(w.typeURL)).Add(float64(n))
 	}
 }
 
-func (w *watch) answerSotw(items []*built, info *sendInfo) {
+// answerSotw sends the whole subscribed state if the client's differs,
+// and returns what it sent.
+func (w *watch) answerSotw(items []*built, info *sendInfo) []*built {
 	returned := w.sub.ReturnedResources()
 	if !w.first && sameState(items, returned) {
-		return
+		return nil
 	}
 	next := make(map[string]string, len(items))
 	anys := make([]*anypb.Any, 0, len(items))
@@ -101,19 +115,25 @@ func (w *watch) answerSotw(items []*built, info *sendInfo) {
 	select {
 	case w.sotwCh <- resp:
 		w.fired = true
+		return items
 	default:
 		w.dropped()
+		return nil
 	}
 }
 
-func (w *watch) answerDelta(items []*built, info *sendInfo) {
+// answerDelta sends what changed and what was removed, if anything, and
+// returns the resources it sent.
+func (w *watch) answerDelta(items []*built, info *sendInfo) []*built {
 	returned := w.sub.ReturnedResources()
 	next := make(map[string]string, len(items))
 	var changed []*discoveryv3.Resource
+	var sent []*built
 	for _, b := range items {
 		next[b.name] = b.version
 		if v, ok := returned[b.name]; !ok || v != b.version {
 			changed = append(changed, &discoveryv3.Resource{Name: b.name, Version: b.version, Resource: b.any})
+			sent = append(sent, b)
 		}
 	}
 	var removed []string
@@ -123,7 +143,7 @@ func (w *watch) answerDelta(items []*built, info *sendInfo) {
 		}
 	}
 	if len(changed) == 0 && len(removed) == 0 && !w.first {
-		return
+		return nil
 	}
 	slices.Sort(removed)
 	resp := &deltaResponse{
@@ -140,8 +160,10 @@ func (w *watch) answerDelta(items []*built, info *sendInfo) {
 	select {
 	case w.deltaCh <- resp:
 		w.fired = true
+		return sent
 	default:
 		w.dropped()
+		return nil
 	}
 }
 
@@ -189,15 +211,16 @@ func stateVersion(items []*built) string {
 // resolve returns what a subscription holds now, sorted by name: for a
 // wildcard subscription the view's outbound and inbound sets, plus any
 // names it asked for explicitly; otherwise the subscribed names that
-// exist, looked up in those sets and then built by name. ok is false if a
+// exist, looked up in those sets and then built by name. hits marks the
+// entries that were already built by someone else. ok is false if a
 // needed entry could not be generated; the watch then stays unanswered.
-func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cachev3.Subscription) (items []*built, ok bool) {
+func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cachev3.Subscription) (items []*built, hits map[*entry]bool, ok bool) {
 	out, outHit := c.entry(g, st, typeURL, true, "")
 	in, inHit := c.entry(g, st, typeURL, false, "")
 	if out.failed || in.failed {
-		return nil, false
+		return nil, nil, false
 	}
-	hits := 0
+	hits = map[*entry]bool{out: outHit, in: inHit}
 	var names []string
 	for n := range sub.SubscribedResources() {
 		names = append(names, n)
@@ -205,12 +228,6 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 	slices.Sort(names)
 	if sub.IsWildcard() {
 		items = mergeSorted(out.items, in.items)
-		if outHit {
-			hits += len(out.items)
-		}
-		if inHit {
-			hits += len(in.items)
-		}
 		var extra []*built
 		for _, n := range names {
 			if _, ok := out.lookup(n); ok {
@@ -221,13 +238,11 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 			}
 			b, hit, ok := c.named(g, st, typeURL, n)
 			if !ok {
-				return nil, false
+				return nil, nil, false
 			}
 			if b != nil {
 				extra = append(extra, b)
-				if hit {
-					hits++
-				}
+				hits[b.from] = hit
 			}
 		}
 		if len(extra) > 0 {
@@ -238,34 +253,23 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 		for _, n := range names {
 			if b, ok := out.lookup(n); ok {
 				items = append(items, b)
-				if outHit {
-					hits++
-				}
 				continue
 			}
 			if b, ok := in.lookup(n); ok {
 				items = append(items, b)
-				if inHit {
-					hits++
-				}
 				continue
 			}
 			b, hit, ok := c.named(g, st, typeURL, n)
 			if !ok {
-				return nil, false
+				return nil, nil, false
 			}
 			if b != nil {
 				items = append(items, b)
-				if hit {
-					hits++
-				}
+				hits[b.from] = hit
 			}
 		}
 	}
-	if hits > 0 {
-		c.metrics.cacheHits.WithLabelValues(shortType(typeURL)).Add(float64(hits))
-	}
-	return items, true
+	return items, hits, true
 }
 
 // entry returns the outbound or inbound set of a stream's view.

@@ -1,0 +1,119 @@
+package xds
+
+import (
+	"fmt"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/xds/client"
+	"github.com/pilotlight/pilotlight/xds/xdstest"
+)
+
+// TestProxiesWithDifferentViewsNeverShare connects proxies that differ
+// from a base proxy in one thing each and checks that every cluster each
+// one receives was built for its own view, never for another's.
+func TestProxiesWithDifferentViewsNeverShare(t *testing.T) {
+	gen := &fakeGen{}
+	h := newHarness(t, withGenerator(gen))
+	h.install(xdstest.Mesh{Services: 5, Endpoints: 1, Namespaces: 2}.Build())
+
+	base := xdstest.Node{Pod: "a", Namespace: "ns-0", IP: "10.1.0.1", ServiceAccount: "sa-a", Labels: map[string]string{"app": "a"}}
+	variants := map[string]xdstest.Node{"base": base}
+	v := base
+	v.Namespace = "ns-1"
+	variants["namespace"] = v
+	v = base
+	v.ServiceAccount = "sa-b"
+	variants["service account"] = v
+	v = base
+	v.Labels = map[string]string{"app": "b"}
+	variants["labels"] = v
+	v = base
+	v.IP = "10.1.0.2"
+	variants["ip"] = v
+	v = base
+	v.Type = "router"
+	variants["type"] = v
+	v = base
+	v.Generator = model.GeneratorGRPC
+	variants["proxyless"] = v
+
+	for name, n := range variants {
+		c := h.dial(n.Proto(), client.Options{})
+		c.Subscribe(resource.ClusterType)
+		u := next(t, c)
+		p, err := model.ParseProxy(n.Proto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ov, iv := model.ViewsOf(p)
+		for cname, m := range u.Resources {
+			want := outboundMarker(ov)
+			if cname == resource.InboundClusterName(8080) {
+				want = inboundMarker(iv)
+			}
+			if got := m.(*clusterv3.Cluster).GetAltStatName(); got != want {
+				t.Errorf("%s proxy: cluster %s built for %q, want %q", name, cname, got, want)
+			}
+		}
+		if len(u.Resources) != 6 {
+			t.Errorf("%s proxy: %d clusters, want 6", name, len(u.Resources))
+		}
+	}
+}
+
+// TestProxiesWithOneViewShareGeneration connects many proxies with equal
+// views: the resources are generated once and served from the cache to
+// the rest.
+func TestProxiesWithOneViewShareGeneration(t *testing.T) {
+	gen := &fakeGen{}
+	h := newHarness(t, withGenerator(gen))
+	h.install(xdstest.Mesh{Services: 30, Endpoints: 2}.Build())
+
+	const proxies = 10
+	for i := range proxies {
+		// Same namespace, address, labels and account: pod names differ
+		// but are not part of the view.
+		n := xdstest.Node{Pod: fmt.Sprintf("replica-%d", i), Namespace: "ns-0", IP: "10.1.0.1", ServiceAccount: "sa", Labels: map[string]string{"app": "a"}}
+		c := h.dial(n.Proto(), client.Options{Raw: true})
+		c.Subscribe(resource.ClusterType)
+		if u := next(t, c); len(u.Raw) != 31 {
+			t.Fatalf("proxy %d: %d clusters, want 31", i, len(u.Raw))
+		}
+	}
+	if got := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "cds"}); got != 31 {
+		t.Errorf("generated clusters = %v, want 31 (one generation for all proxies)", got)
+	}
+	if got := h.metric("pilotlight_xds_cache_hits_total", map[string]string{"type": "cds"}); got != 31*(proxies-1) {
+		t.Errorf("cluster cache hits = %v, want %d", got, 31*(proxies-1))
+	}
+	if out, in := gen.outboundCalls.Load(), gen.inboundCalls.Load(); out != 1 || in != 1 {
+		t.Errorf("generator called %d times outbound, %d inbound; want once each", out, in)
+	}
+}
+
+func TestInvalidResourceIsDroppedAndCounted(t *testing.T) {
+	gen := &fakeGen{}
+	h := newHarness(t, withGenerator(gen))
+	b := xdstest.Mesh{Services: 3, Endpoints: 1}.Builder()
+	b.AddService(&model.Service{Hostname: "bad-one.ns-0.svc.cluster.local", Name: "bad-one", Namespace: "ns-0"})
+	h.install(b.Build())
+	c := h.dial(sidecarNode("a", "ns-0", "10.1.0.1").Proto(), client.Options{})
+	c.Subscribe(resource.ClusterType)
+	u := next(t, c)
+	if _, ok := u.Resources[resource.OutboundClusterName(8080, "", "bad-one.ns-0.svc.cluster.local")]; ok {
+		t.Error("the invalid cluster was sent")
+	}
+	if len(u.Resources) != 4 {
+		t.Errorf("got %d clusters, want the 4 valid ones", len(u.Resources))
+	}
+	if got := h.metric("pilotlight_xds_invalid_resources_total", map[string]string{"type": "cds"}); got != 1 {
+		t.Errorf("invalid resources = %v, want 1", got)
+	}
+	if n := h.logs.FilterMessage("generated resource is invalid; not sent").Len(); n != 1 {
+		t.Errorf("%d invalid-resource log lines, want 1", n)
+	}
+}
