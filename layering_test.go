@@ -62,11 +62,11 @@ var layerRules = []layerRule{{
 // In-package test files are compiled into the package itself and obey its
 // rules.
 type listedPackage struct {
-	ImportPath   string
-	Imports      []string
-	Deps         []string
-	TestImports  []string
-	Error        *struct{ Err string }
+	ImportPath  string
+	Imports     []string
+	Deps        []string
+	TestImports []string
+	Error       *struct{ Err string }
 }
 
 func TestLayering(t *testing.T) {

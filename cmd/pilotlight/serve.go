@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/xds"
+)
+
+// shutdownGrace bounds how long in-flight work may finish on SIGTERM.
+// Kubernetes allows 30 s by default; ADS streams end as soon as the xDS
+// server stops, so this is only ever reached by a stuck peer.
+const shutdownGrace = 5 * time.Second
+
+// serveOptions are the flags of 'pilotlight serve'.
+type serveOptions struct {
+	configDir    string
+	meshConfig   string
+	domainSuffix string
+	grpcAddr     string
+	httpAddr     string
+	debounce     time.Duration
+	debounceMax  time.Duration
+	maxStreamAge time.Duration
+	log          logOptions
+}
+
+var errNoKubernetesSource = errors.New("--config-dir is required for now: without it pilotlight reads the mesh from " +
+	"the Kubernetes API, and that source arrives with the next release. Run it on a directory of Kubernetes " +
+	"and Istio YAML instead, e.g. --config-dir deploy/examples/bookstore")
+
+func newServeCommand() *cobra.Command {
+	o := serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve xDS to Envoy and proxyless gRPC clients",
+		Long: `Serve the mesh over ADS (SotW and delta) on --grpc-addr, and readiness,
+metrics, debug and profiling endpoints on --http-addr:
+
+  /ready                    200 once the first mesh state is loaded
+  /metrics                  Prometheus metrics
+  /debug/syncz              every connected proxy and its ACK/NACK state
+  /debug/config_dump?proxyID=ID   what one proxy was last sent
+  /debug/problemz           input objects that could not be used
+  /debug/pprof/             Go profiles
+
+With --config-dir the mesh is a directory of ordinary Kubernetes and
+Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...), reloaded
+when it changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), o, os.Stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configDir, "config-dir", "", "serve the mesh described by the YAML files in DIR")
+	f.StringVar(&o.meshConfig, "mesh-config", "", "Istio MeshConfig YAML file (default: Istio's defaults)")
+	f.StringVar(&o.domainSuffix, "domain-suffix", "cluster.local", "the cluster's DNS domain")
+	f.StringVar(&o.grpcAddr, "grpc-addr", ":15010", "address of the plaintext xDS (ADS) server")
+	f.StringVar(&o.httpAddr, "http-addr", ":15014", "address of the readiness, metrics and debug HTTP server")
+	f.DurationVar(&o.debounce, "debounce", xds.DefaultDebounce, "quiet period after a change before it is pushed")
+	f.DurationVar(&o.debounceMax, "debounce-max", xds.DefaultDebounceMax, "longest a stream of changes may delay a push")
+	f.DurationVar(&o.maxStreamAge, "max-stream-age", xds.DefaultMaxStreamAge, "connection lifetime before a client is sent elsewhere, so load rebalances across replicas")
+	o.log.addFlags(f)
+	return cmd
+}
+
+// runServe checks the flags, opens the listeners and serves until ctx ends
+// or SIGINT/SIGTERM arrives.
+func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) error {
+	if o.configDir == "" {
+		return errNoKubernetesSource
+	}
+	log, err := o.log.build(stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	mesh, err := loadMeshConfig(o.meshConfig)
+	if err != nil {
+		return err
+	}
+	grpcLis, err := net.Listen("tcp", o.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("--grpc-addr: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", o.httpAddr)
+	if err != nil {
+		grpcLis.Close()
+		return fmt.Errorf("--http-addr: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, o, log, mesh, grpcLis, httpLis)
+}
+
+// serve runs the xDS server, its config source and both network servers
+// until ctx ends or one of them fails, then stops them all.
+func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig, grpcLis, httpLis net.Listener) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	srv := xds.NewServer(xds.Options{
+		Logger:       log,
+		Debounce:     o.debounce,
+		DebounceMax:  o.debounceMax,
+		MaxStreamAge: o.maxStreamAge,
+		Registry:     reg,
+	})
+	grpcServer := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(grpcServer)
+	source := file.New(o.configDir, file.Options{Logger: log, Mesh: mesh, DomainSuffix: o.domainSuffix})
+	httpServer := &http.Server{
+		Handler:           httpHandler(srv.DebugHandler(), reg),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	failed := make(chan error, 4)
+	run := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := f()
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
+				failed <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	run("xds server", func() error { return srv.Run(ctx) })
+	run("config source", func() error { return source.Run(ctx, srv.Update) })
+	run("grpc server", func() error { return grpcServer.Serve(grpcLis) })
+	run("http server", func() error { return httpServer.Serve(httpLis) })
+	logStarted(log, o, grpcLis.Addr(), httpLis.Addr())
+
+	var err error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-failed:
+		log.Error("shutting down after a failure", zap.Error(err))
+	}
+	cancel()
+	stopGRPC(log, grpcServer)
+	shutdownCtx, done := context.WithTimeout(context.Background(), shutdownGrace)
+	defer done()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http server did not stop in time", zap.Error(err))
+	}
+	wg.Wait()
+	return err
+}
+
+// stopGRPC lets open RPCs finish, but not for longer than shutdownGrace.
+func stopGRPC(log *zap.Logger, s *grpc.Server) {
+	stopped := make(chan struct{})
+	go func() {
+		s.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(shutdownGrace):
+		log.Warn("grpc server did not drain in time; closing its connections", zap.Duration("grace", shutdownGrace))
+		s.Stop()
+		<-stopped
+	}
+}
