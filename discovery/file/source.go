@@ -11,8 +11,8 @@ import (
 	"strings"
 	"sync"
 
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"go.uber.org/zap"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/pilotlight/pilotlight/discovery/convert"
@@ -78,7 +78,7 @@ func (s *Source) Load() (*model.Snapshot, []model.Problem, error) {
 		prev:      s.served,
 		served:    map[convert.Key]origin{},
 		claimed:   map[convert.Key]origin{},
-		uncertain: map[string]bool{},
+		uncertain: map[string]string{},
 	}
 	for _, name := range names {
 		l.file(s.dir, name)
@@ -128,9 +128,10 @@ type load struct {
 	// claimed records the first definition of every object seen, valid or
 	// not: later definitions are duplicates.
 	claimed map[convert.Key]origin
-	// uncertain marks files with a document that could not be tied to an
-	// object: any object the file defined before may be in it.
-	uncertain map[string]bool
+	// uncertain holds, by file name, why a file's content cannot be
+	// trusted to list all its objects: a document that could not be tied
+	// to an object may be any of them.
+	uncertain map[string]string
 	problems  []model.Problem
 }
 
@@ -142,8 +143,16 @@ func (l *load) file(dir, name string) {
 		return
 	}
 	if err != nil {
-		l.uncertain[name] = true
+		l.uncertain[name] = "the file cannot be read"
 		l.problems = append(l.problems, model.Problem{Source: path, Index: -1, Message: "cannot read the file: " + err.Error()})
+		return
+	}
+	if len(data) == 0 {
+		// An editor writing in place truncates the file first; a load that
+		// runs in between must not drop the file's objects, or a broken
+		// write that follows would have no last good version to keep.
+		// Deleting the file is how its objects are removed.
+		l.uncertain[name] = "the file is empty (perhaps being written); delete it to remove its objects"
 		return
 	}
 	for _, doc := range splitDocuments(data) {
@@ -156,7 +165,7 @@ func (l *load) file(dir, name string) {
 func (l *load) item(path, name string, index int, it item) {
 	if !it.identified {
 		if !it.ignored {
-			l.uncertain[name] = true
+			l.uncertain[name] = "a document of the file cannot be read"
 		}
 		l.problems = append(l.problems, it.problems...)
 		return
@@ -195,7 +204,7 @@ func (l *load) item(path, name string, index int, it item) {
 func (l *load) keepUncertain(dir string) {
 	keys := make([]convert.Key, 0, len(l.prev))
 	for k, o := range l.prev {
-		if _, defined := l.claimed[k]; !defined && l.uncertain[o.file] {
+		if _, defined := l.claimed[k]; !defined && l.uncertain[o.file] != "" {
 			keys = append(keys, k)
 		}
 	}
@@ -206,7 +215,7 @@ func (l *load) keepUncertain(dir string) {
 		l.problems = append(l.problems, model.Problem{
 			Source: filepath.Join(dir, o.file), Index: -1,
 			Kind: string(k.Kind), Namespace: k.Namespace, Name: k.Name, Warning: true,
-			Message: "not found in the readable part of the file; the last good version stays served",
+			Message: l.uncertain[o.file] + "; the last good version stays served",
 		})
 	}
 }
