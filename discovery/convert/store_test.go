@@ -6,8 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
-	networkingapi "istio.io/api/networking/v1alpha3"
-	securityapi "istio.io/api/security/v1beta1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,19 +24,19 @@ func TestIstioConfigs(t *testing.T) {
 		model.KindVirtualService: {{
 			Kind: model.KindVirtualService, Name: "reviews", Namespace: "shop", Generation: 3,
 			Labels: map[string]string{"team": "books"}, Annotations: map[string]string{"note": "canary"},
-			Spec: &networkingapi.VirtualService{
+			Spec: &networkingv1alpha3.VirtualService{
 				Hosts: []string{"reviews"},
-				Http: []*networkingapi.HTTPRoute{{Route: []*networkingapi.HTTPRouteDestination{
-					{Destination: &networkingapi.Destination{Host: "reviews", Subset: "v1"}, Weight: 90},
-					{Destination: &networkingapi.Destination{Host: "reviews", Subset: "v2"}, Weight: 10},
+				Http: []*networkingv1alpha3.HTTPRoute{{Route: []*networkingv1alpha3.HTTPRouteDestination{
+					{Destination: &networkingv1alpha3.Destination{Host: "reviews", Subset: "v1"}, Weight: 90},
+					{Destination: &networkingv1alpha3.Destination{Host: "reviews", Subset: "v2"}, Weight: 10},
 				}}},
 			},
 		}},
 		model.KindDestinationRule: {{
 			Kind: model.KindDestinationRule, Name: "reviews", Namespace: "shop",
-			Spec: &networkingapi.DestinationRule{
+			Spec: &networkingv1alpha3.DestinationRule{
 				Host: "reviews",
-				Subsets: []*networkingapi.Subset{
+				Subsets: []*networkingv1alpha3.Subset{
 					{Name: "v1", Labels: map[string]string{"version": "v1"}},
 					{Name: "v2", Labels: map[string]string{"version": "v2"}},
 				},
@@ -44,26 +44,26 @@ func TestIstioConfigs(t *testing.T) {
 		}},
 		model.KindGateway: {{
 			Kind: model.KindGateway, Name: "edge", Namespace: "shop",
-			Spec: &networkingapi.Gateway{
+			Spec: &networkingv1alpha3.Gateway{
 				Selector: map[string]string{"istio": "ingressgateway"},
-				Servers: []*networkingapi.Server{{
-					Port:  &networkingapi.Port{Number: 80, Name: "http", Protocol: "HTTP"},
+				Servers: []*networkingv1alpha3.Server{{
+					Port:  &networkingv1alpha3.Port{Number: 80, Name: "http", Protocol: "HTTP"},
 					Hosts: []string{"*"},
 				}},
 			},
 		}},
 		model.KindPeerAuthentication: {{
 			Kind: model.KindPeerAuthentication, Name: "default", Namespace: "shop",
-			Spec: &securityapi.PeerAuthentication{
-				Mtls: &securityapi.PeerAuthentication_MutualTLS{Mode: securityapi.PeerAuthentication_MutualTLS_STRICT},
+			Spec: &securityv1beta1.PeerAuthentication{
+				Mtls: &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT},
 			},
 		}},
 		model.KindAuthorizationPolicy: {{
 			Kind: model.KindAuthorizationPolicy, Name: "allow-front", Namespace: "shop",
-			Spec: &securityapi.AuthorizationPolicy{
-				Action: securityapi.AuthorizationPolicy_ALLOW,
-				Rules: []*securityapi.Rule{{From: []*securityapi.Rule_From{{
-					Source: &securityapi.Source{Principals: []string{"cluster.local/ns/front/sa/web"}},
+			Spec: &securityv1beta1.AuthorizationPolicy{
+				Action: securityv1beta1.AuthorizationPolicy_ALLOW,
+				Rules: []*securityv1beta1.Rule{{From: []*securityv1beta1.Rule_From{{
+					Source: &securityv1beta1.Source{Principals: []string{"cluster.local/ns/front/sa/web"}},
 				}}}},
 			},
 		}},
@@ -98,7 +98,7 @@ func TestIstioConfigCopiesSpec(t *testing.T) {
 	if got == nil {
 		t.Fatal("config missing")
 	}
-	if hosts := got.Spec.(*networkingapi.VirtualService).GetHosts(); !slices.Equal(hosts, []string{"reviews"}) {
+	if hosts := got.Spec.(*networkingv1alpha3.VirtualService).GetHosts(); !slices.Equal(hosts, []string{"reviews"}) {
 		t.Errorf("spec hosts = %v, want the value at Set time", hosts)
 	}
 	if got.Labels["a"] != "b" {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
 )
@@ -268,7 +268,7 @@ spec:
 		if c == nil {
 			return nil
 		}
-		return c.Spec.(*networkingapi.VirtualService).GetHosts()
+		return c.Spec.(*networkingv1alpha3.VirtualService).GetHosts()
 	}
 
 	// 1. Both objects good.

@@ -1,11 +1,11 @@
 package validate
 
 import (
-	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-func (r *report) virtualService(vs *networkingapi.VirtualService) {
+func (r *report) virtualService(vs *networkingv1alpha3.VirtualService) {
 	spec := field.NewPath("spec")
 	if len(vs.GetHosts()) == 0 {
 		r.errorf(spec.Child("hosts"), "at least one host is required")
@@ -32,7 +32,7 @@ func (r *report) virtualService(vs *networkingapi.VirtualService) {
 }
 
 // destination checks one weighted route destination.
-func (r *report) destination(path *field.Path, d *networkingapi.Destination, weight int32) {
+func (r *report) destination(path *field.Path, d *networkingv1alpha3.Destination, weight int32) {
 	if d.GetHost() == "" {
 		r.errorf(path.Child("destination", "host"), "host is required")
 	}
@@ -44,7 +44,7 @@ func (r *report) destination(path *field.Path, d *networkingapi.Destination, wei
 	}
 }
 
-func (r *report) destinationRule(dr *networkingapi.DestinationRule) {
+func (r *report) destinationRule(dr *networkingv1alpha3.DestinationRule) {
 	spec := field.NewPath("spec")
 	if dr.GetHost() == "" {
 		r.errorf(spec.Child("host"), "host is required")
@@ -64,7 +64,7 @@ func (r *report) destinationRule(dr *networkingapi.DestinationRule) {
 	}
 }
 
-func (r *report) serviceEntry(se *networkingapi.ServiceEntry) {
+func (r *report) serviceEntry(se *networkingv1alpha3.ServiceEntry) {
 	spec := field.NewPath("spec")
 	if len(se.GetHosts()) == 0 {
 		r.errorf(spec.Child("hosts"), "at least one host is required")
@@ -77,7 +77,7 @@ func (r *report) serviceEntry(se *networkingapi.ServiceEntry) {
 	}
 }
 
-func (r *report) gateway(gw *networkingapi.Gateway) {
+func (r *report) gateway(gw *networkingv1alpha3.Gateway) {
 	spec := field.NewPath("spec")
 	if len(gw.GetServers()) == 0 {
 		r.errorf(spec.Child("servers"), "at least one server is required")

@@ -3,7 +3,7 @@ package validate
 import (
 	"fmt"
 
-	networkingapi "istio.io/api/networking/v1alpha3"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,13 +37,13 @@ func Object(obj runtime.Object) []model.Problem {
 	}
 	if _, spec, ok := convert.IstioSpec(obj); ok {
 		switch s := spec.(type) {
-		case *networkingapi.VirtualService:
+		case *networkingv1alpha3.VirtualService:
 			r.virtualService(s)
-		case *networkingapi.DestinationRule:
+		case *networkingv1alpha3.DestinationRule:
 			r.destinationRule(s)
-		case *networkingapi.ServiceEntry:
+		case *networkingv1alpha3.ServiceEntry:
 			r.serviceEntry(s)
-		case *networkingapi.Gateway:
+		case *networkingv1alpha3.Gateway:
 			r.gateway(s)
 		}
 	}
