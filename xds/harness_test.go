@@ -22,7 +22,7 @@ import (
 // harness runs a Server on 127.0.0.1:0 with a fast debounce, observed
 // logs and its own metrics registry.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	reg  *prometheus.Registry
 	logs *observer.ObservedLogs
@@ -49,7 +49,7 @@ func withOptions(f func(*Options)) harnessOption {
 	return func(o *Options, _ *Cache) { f(o) }
 }
 
-func newHarness(t *testing.T, hopts ...harnessOption) *harness {
+func newHarness(t testing.TB, hopts ...harnessOption) *harness {
 	t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
 	reg := prometheus.NewRegistry()
@@ -112,7 +112,7 @@ func (h *harness) dial(node *corev3.Node, opts client.Options) *client.Client {
 }
 
 // next returns the client's next update, failing after a timeout.
-func next(t *testing.T, c *client.Client) client.Update {
+func next(t testing.TB, c *client.Client) client.Update {
 	t.Helper()
 	select {
 	case u, ok := <-c.Updates():
@@ -127,7 +127,7 @@ func next(t *testing.T, c *client.Client) client.Update {
 }
 
 // quiet asserts that the client receives nothing for d.
-func quiet(t *testing.T, c *client.Client, d time.Duration) {
+func quiet(t testing.TB, c *client.Client, d time.Duration) {
 	t.Helper()
 	select {
 	case u, ok := <-c.Updates():

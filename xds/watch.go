@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -221,21 +222,49 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 		return nil, nil, false
 	}
 	hits = map[*entry]bool{out: outHit, in: inHit}
-	var names []string
-	for n := range sub.SubscribedResources() {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	if sub.IsWildcard() {
+	subscribed := sub.SubscribedResources()
+	var missing []string
+	switch {
+	case sub.IsWildcard():
 		items = mergeSorted(out.items, in.items)
+		for n := range subscribed {
+			if !out.has(n) && !in.has(n) {
+				missing = append(missing, n)
+			}
+		}
+	case len(subscribed)*8 < len(out.items)+len(in.items):
+		// A few names out of many (a gRPC client): look each up.
+		for n := range subscribed {
+			if b, ok := out.lookup(n); ok {
+				items = append(items, b)
+			} else if b, ok := in.lookup(n); ok {
+				items = append(items, b)
+			} else {
+				missing = append(missing, n)
+			}
+		}
+		slices.SortFunc(items, func(a, b *built) int { return strings.Compare(a.name, b.name) })
+	default:
+		// Most of the sets (Envoy's EDS): walk them in order, which also
+		// keeps the result sorted without sorting the names.
+		for _, b := range mergeSorted(out.items, in.items) {
+			if _, ok := subscribed[b.name]; ok {
+				items = append(items, b)
+			}
+		}
+		if len(items) < len(subscribed) {
+			for n := range subscribed {
+				if !out.has(n) && !in.has(n) {
+					missing = append(missing, n)
+				}
+			}
+		}
+	}
+	// Names outside both sets exist only when built by name.
+	if len(missing) > 0 {
+		slices.Sort(missing)
 		var extra []*built
-		for _, n := range names {
-			if _, ok := out.lookup(n); ok {
-				continue
-			}
-			if _, ok := in.lookup(n); ok {
-				continue
-			}
+		for _, n := range missing {
 			b, hit, ok := c.named(g, st, typeURL, n)
 			if !ok {
 				return nil, nil, false
@@ -245,29 +274,7 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 				hits[b.from] = hit
 			}
 		}
-		if len(extra) > 0 {
-			items = mergeSorted(items, extra)
-		}
-	} else {
-		items = make([]*built, 0, len(names))
-		for _, n := range names {
-			if b, ok := out.lookup(n); ok {
-				items = append(items, b)
-				continue
-			}
-			if b, ok := in.lookup(n); ok {
-				items = append(items, b)
-				continue
-			}
-			b, hit, ok := c.named(g, st, typeURL, n)
-			if !ok {
-				return nil, nil, false
-			}
-			if b != nil {
-				items = append(items, b)
-				hits[b.from] = hit
-			}
-		}
+		items = mergeSorted(items, extra)
 	}
 	return items, hits, true
 }
@@ -311,6 +318,11 @@ func (c *Cache) named(g *generation, st *proxyStream, typeURL, name string) (b *
 		}
 	}
 	return nil, false, true
+}
+
+func (e *entry) has(name string) bool {
+	_, ok := e.lookup(name)
+	return ok
 }
 
 func optional(r translate.Resource, ok bool) []translate.Resource {

@@ -93,9 +93,11 @@ type Client struct {
 	sentNode bool
 	types    map[string]*subscription
 
-	updates chan Update
-	done    chan struct{}
-	err     error
+	updates   chan Update
+	done      chan struct{}
+	err       error
+	closeOnce sync.Once
+	closeErr  error
 
 	responses, bytes, acks, nacks atomic.Int64
 }
@@ -180,14 +182,17 @@ func (c *Client) Stats() Stats {
 	return Stats{Responses: c.responses.Load(), Bytes: c.bytes.Load(), ACKs: c.acks.Load(), NACKs: c.nacks.Load()}
 }
 
-// Close ends the stream and, for a Dial'ed client, the connection.
+// Close ends the stream and, for a Dial'ed client, the connection. It
+// may be called more than once.
 func (c *Client) Close() error {
-	c.cancel()
-	<-c.done
-	if c.owned {
-		return c.conn.Close()
-	}
-	return nil
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		if c.owned {
+			c.closeErr = c.conn.Close()
+		}
+	})
+	return c.closeErr
 }
 
 // Subscribe asks for resources of a type by name; no names means

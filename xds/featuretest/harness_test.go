@@ -1,0 +1,202 @@
+package featuretest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/xds"
+
+	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+	pxds "github.com/pilotlight/pilotlight/xds"
+)
+
+// pilotlight is a running control plane serving a config directory.
+type pilotlight struct {
+	addr     string
+	dir      string
+	server   *pxds.Server
+	registry *prometheus.Registry
+}
+
+// startPilotlight serves dir (a temp directory the test writes into) on
+// 127.0.0.1:0 until the test ends.
+func startPilotlight(t *testing.T, dir string) *pilotlight {
+	t.Helper()
+	log := zaptest.NewLogger(t)
+	reg := prometheus.NewRegistry()
+	srv := pxds.NewServer(pxds.Options{
+		Logger:      log,
+		Debounce:    20 * time.Millisecond,
+		DebounceMax: 200 * time.Millisecond,
+		Registry:    reg,
+	})
+	g := grpc.NewServer(srv.ServerOptions()...)
+	srv.Register(g)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); _ = g.Serve(lis) }()
+	go func() { defer wg.Done(); _ = srv.Run(ctx) }()
+	src := file.New(dir, file.Options{Logger: log, Mesh: model.DefaultMeshConfig(), DomainSuffix: "cluster.local"})
+	go func() { defer wg.Done(); _ = src.Run(ctx, srv.Update) }()
+	t.Cleanup(func() {
+		cancel()
+		g.Stop()
+		wg.Wait()
+	})
+	return &pilotlight{addr: lis.Addr().String(), dir: dir, server: srv, registry: reg}
+}
+
+// write replaces one file of the config directory the way editors do:
+// write a temp file, then rename it over the old one.
+func (p *pilotlight) write(t *testing.T, name, body string) {
+	t.Helper()
+	tmp := filepath.Join(p.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(p.dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// grpcBootstrap is the bootstrap a proxyless workload in namespace ns at ip
+// would get from `pilotlight bootstrap --grpc`.
+func grpcBootstrap(t *testing.T, xdsAddr, pod, ns, ip string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{
+		"xds_servers": []any{map[string]any{
+			"server_uri":      xdsAddr,
+			"channel_creds":   []any{map[string]any{"type": "insecure"}},
+			"server_features": []any{"xds_v3"},
+		}},
+		"node": map[string]any{
+			"id":       fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns),
+			"metadata": map[string]any{"NAMESPACE": ns, "GENERATOR": "grpc", "INSTANCE_IPS": ip},
+			"locality": map[string]any{"region": "r1", "zone": "z1"},
+		},
+		"server_listener_resource_name_template": resource.GRPCInboundListenerPrefix + "%s",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// xdsClient dials target through pilotlight with grpc-go's xDS resolver.
+func xdsClient(t *testing.T, p *pilotlight, ns, target string) testgrpc.TestServiceClient {
+	t.Helper()
+	builder, err := xds.NewXDSResolverWithConfigForTesting(grpcBootstrap(t, p.addr, "client", ns, "127.0.0.100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := grpc.NewClient("xds:///"+target, grpc.WithResolvers(builder), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return testgrpc.NewTestServiceClient(cc)
+}
+
+// backend is a gRPC server that answers UnaryCall with its name.
+type backend struct {
+	testgrpc.UnimplementedTestServiceServer
+	name string
+	addr *net.TCPAddr
+}
+
+func (b *backend) UnaryCall(context.Context, *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
+	return &testpb.SimpleResponse{Hostname: b.name}, nil
+}
+
+// startBackend serves on ip:0 (any 127.0.0.0/8 address works on Linux).
+func startBackend(t *testing.T, name, ip string) *backend {
+	t.Helper()
+	lis, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &backend{name: name, addr: lis.Addr().(*net.TCPAddr)}
+	s := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(s, b)
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	return b
+}
+
+// endpointSlices renders one EndpointSlice per backend (each backend has
+// its own port) for service svc in ns.
+func endpointSlices(svc, ns, portName string, backends ...*backend) string {
+	var docs []string
+	for _, b := range backends {
+		docs = append(docs, fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: %s-%s
+  namespace: %s
+  labels:
+    kubernetes.io/service-name: %s
+addressType: IPv4
+ports:
+- name: %s
+  port: %d
+endpoints:
+- addresses: [%s]
+  conditions: {ready: true}
+`, svc, b.name, ns, svc, portName, b.addr.Port, b.addr.IP))
+	}
+	return strings.Join(docs, "---\n")
+}
+
+// observe makes n calls and counts answers by backend name. Failed calls
+// count under "error: CODE".
+func observe(t *testing.T, c testgrpc.TestServiceClient, n int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	for range n {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+		cancel()
+		if err != nil {
+			seen["error: "+strings.SplitN(err.Error(), ":", 3)[1]]++
+			continue
+		}
+		seen[resp.GetHostname()]++
+	}
+	return seen
+}
+
+// eventually polls cond until it holds or the generous deadline passes,
+// and returns how long it took.
+func eventually(t *testing.T, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
