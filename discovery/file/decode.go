@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	istioscheme "istio.io/client-go/pkg/clientset/versioned/scheme"
@@ -220,6 +221,13 @@ func decodeObject(source string, index int, prefix string, js []byte, h head, ya
 		return reject("apiVersion", fmt.Sprintf("%s is not served in version %s", h.Kind, h.APIVersion))
 	}
 	obj, _, err := strictJSON.Decode(js, nil, nil)
+	if strict, ok := runtime.AsStrictDecodingError(err); ok {
+		for _, e := range strict.Errors() {
+			fieldPath, msg := strictField(e.Error())
+			reject(fieldPath, msg)
+		}
+		return it
+	}
 	if err != nil {
 		return reject("", err.Error())
 	}
@@ -255,16 +263,38 @@ func strictIstioSpec(obj runtime.Object, js []byte) string {
 	}
 	fresh := spec.ProtoReflect().New().Interface()
 	if err := protojson.Unmarshal(body.Spec, fresh); err != nil {
-		msg := protoErrorPosition.ReplaceAllString(err.Error(), "")
-		return strings.TrimLeft(strings.TrimPrefix(msg, "proto:"), ": ")
+		return cleanProtoError(err.Error())
 	}
 	return ""
+}
+
+// strictFieldError matches the errors of strict JSON decoding, which name
+// the offending field by its path: unknown field "spec.prots".
+var strictFieldError = regexp.MustCompile(`^(unknown|duplicate) field "([^"]+)"$`)
+
+// strictField splits a strict decoding error into the field it names and
+// what is wrong with it.
+func strictField(msg string) (fieldPath, reason string) {
+	if m := strictFieldError.FindStringSubmatch(msg); m != nil {
+		return m[2], m[1] + " field"
+	}
+	return "", msg
 }
 
 // protoErrorPosition matches the "(line 1:23)" protojson puts in its
 // errors: positions in the re-encoded JSON mean nothing to the reader of
 // the YAML file.
-var protoErrorPosition = regexp.MustCompile(`\s*\(line \d+:\d+\)`)
+var protoErrorPosition = regexp.MustCompile(`\(line \d+:\d+\)`)
+
+// cleanProtoError drops the "proto:" prefix and the position from a
+// protojson error. The prefix is followed by randomly chosen whitespace
+// (protobuf-go does that on purpose so nobody matches its messages
+// exactly), hence trimming rather than cutting a fixed string.
+func cleanProtoError(msg string) string {
+	msg = protoErrorPosition.ReplaceAllString(msg, "")
+	msg = strings.TrimPrefix(msg, "proto:")
+	return strings.TrimFunc(msg, func(r rune) bool { return unicode.IsSpace(r) || r == ':' })
+}
 
 // yamlLine matches the document-relative line numbers in YAML errors.
 var yamlLine = regexp.MustCompile(`line (\d+)`)

@@ -117,7 +117,7 @@ spec:
   clusterIP: 10.96.0.9
   prots: []
 `,
-			want: []problemLine{{Index: 0, Kind: "Service", Namespace: "shop", Name: "bad", Message: `unknown field "spec.prots"`}},
+			want: []problemLine{{Index: 0, Kind: "Service", Namespace: "shop", Name: "bad", Field: "spec.prots", Message: "unknown field"}},
 		},
 		{
 			name: "duplicate key",
@@ -389,5 +389,18 @@ func TestLoadOptions(t *testing.T) {
 	}
 	if snap.Service("web.shop.svc.corp.example") == nil {
 		t.Error("domain suffix not applied")
+	}
+}
+
+func TestCleanProtoError(t *testing.T) {
+	for _, in := range []string{
+		`proto: (line 1:21): unknown field "htp"`,
+		"proto:\u00a0(line 1:21): unknown field \"htp\"",
+		`proto:  (line 1:21): unknown field "htp"`,
+		`unknown field "htp"`,
+	} {
+		if got := cleanProtoError(in); got != `unknown field "htp"` {
+			t.Errorf("cleanProtoError(%q) = %q", in, got)
+		}
 	}
 }
