@@ -114,3 +114,43 @@ func TestDeltaRemovesDeletedResources(t *testing.T) {
 		t.Errorf("endpoints: got removed %v and %d resources, want removed [%s] only", eds.Removed, len(eds.Resources), gone)
 	}
 }
+
+// TestEndpointChangeAtWorkloadAddressRebuildsItsInbound: a workload's
+// inbound side comes from the endpoints at its address, so an endpoint
+// change there reaches that proxy's clusters, and no one else's.
+func TestEndpointChangeAtWorkloadAddressRebuildsItsInbound(t *testing.T) {
+	h := newHarness(t)
+	mesh := xdstest.Mesh{Services: 5, Endpoints: 2}
+	h.install(mesh.Build())
+	// xdstest places svc-1's first endpoint at PodIP(2).
+	workload := sidecarNode("svc-1-pod", "ns-0", xdstest.PodIP(2))
+	other := sidecarNode("bystander", "ns-0", "10.200.0.1")
+	wc, _ := deltaSidecar(t, h, workload)
+	oc, _ := deltaSidecar(t, h, other)
+
+	// The workload starts serving svc-3 on target port 9090 as well.
+	b := mesh.Builder()
+	e := xdstest.Endpoint(xdstest.Hostname("svc-3", "ns-0"), "ns-0", xdstest.PodIP(2), 0)
+	e.Port = 9090
+	b.AddEndpoints(e)
+	h.install(b.Build())
+
+	seen := map[string]client.Update{}
+	for len(seen) < 3 {
+		u := next(t, wc)
+		seen[u.TypeURL] = u
+	}
+	if _, ok := seen[resource.ClusterType].Resources[resource.InboundClusterName(9090)]; !ok {
+		t.Errorf("workload's cluster push lacks %s", resource.InboundClusterName(9090))
+	}
+	if _, ok := seen[resource.ListenerType]; !ok {
+		t.Error("workload got no listener push")
+	}
+	quiet(t, wc, 100*time.Millisecond)
+
+	// The bystander's inbound side is unchanged: endpoints only.
+	if u := next(t, oc); u.TypeURL != resource.EndpointType {
+		t.Errorf("bystander got a %s push, want endpoints only", u.TypeURL)
+	}
+	quiet(t, oc, 100*time.Millisecond)
+}

@@ -105,14 +105,23 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // ServerOptions returns the options the gRPC server that carries ADS
-// needs: the maximum connection age, after which gRPC sends GOAWAY and,
-// after the grace period, closes the connection so its streams end with
-// Unavailable and the client reconnects, possibly to another replica.
+// needs. The maximum connection age makes gRPC send GOAWAY after it (±10 %
+// jitter) and, after the grace period, close the connection, so its
+// streams end with Unavailable and the client reconnects, possibly to
+// another replica. Keepalive pings find proxies that vanished without
+// closing their connection, and clients may ping every 15 s without being
+// told to go away.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionAge:      s.opts.MaxStreamAge,
 			MaxConnectionAgeGrace: s.opts.MaxStreamAgeGrace,
+			Time:                  30 * time.Second,
+			Timeout:               10 * time.Second,
+		}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             15 * time.Second,
+			PermitWithoutStream: true,
 		}),
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -111,9 +112,14 @@ type subscription struct {
 }
 
 // Dial connects to addr in plaintext (unless DialOptions say otherwise)
-// and opens an ADS stream for node. Close releases the connection.
+// and opens an ADS stream for node. Close releases the connection. The
+// connection accepts responses of any size: a SotW response holds a
+// type's whole state, which outgrows gRPC's 4 MiB default in big meshes.
 func Dial(ctx context.Context, addr string, node *corev3.Node, opts Options) (*Client, error) {
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts.DialOptions...)
+	dialOpts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+	}, opts.DialOptions...)
 	conn, err := grpc.NewClient(addr, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
