@@ -90,11 +90,18 @@ func (s *Store) Build(mesh *meshv1alpha1.MeshConfig, domainSuffix string) *model
 	if domainSuffix == "" {
 		domainSuffix = DefaultDomainSuffix
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-
 	b := model.NewBuilder()
 	b.SetMesh(mesh)
+	s.convert(b, domainSuffix)
+	// Indexing and hashing happen outside the lock: they read only what
+	// the builder now owns, and informer events need not wait for them.
+	return b.Build()
+}
+
+// convert adds every stored object, converted, to the builder.
+func (s *Store) convert(b *model.Builder, domainSuffix string) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 
 	keys := make([]Key, 0, len(s.objects))
 	for k := range s.objects {
@@ -141,7 +148,6 @@ func (s *Store) Build(mesh *meshv1alpha1.MeshConfig, domainSuffix string) *model
 		}
 		b.AddEndpoints(dedupEndpoints(eps)...)
 	}
-	return b.Build()
 }
 
 // Hostname returns the fully qualified name of a Kubernetes Service.

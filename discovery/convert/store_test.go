@@ -2,6 +2,7 @@ package convert
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -218,4 +219,30 @@ func TestKeys(t *testing.T) {
 	if _, ok := KindForGroupKind(schema.GroupKind{Group: "apps", Kind: "Deployment"}); ok {
 		t.Error("Deployment should not be supported")
 	}
+}
+
+// Informer handlers call Set and Delete while another goroutine builds;
+// run under -race this checks the Store's locking.
+func TestStoreConcurrentUse(t *testing.T) {
+	s := storeOf(t, "endpointslices.yaml")
+	obj, _ := s.Get(Key{Kind: KindPod, Namespace: "shop", Name: "reviews-v1-abc"})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			pod := obj.(*corev1.Pod).DeepCopy()
+			pod.Labels["round"] = strconv.Itoa(i)
+			if err := s.Set(pod); err != nil {
+				t.Error(err)
+				return
+			}
+			s.Delete(Key{Kind: KindNode, Name: "node-b"})
+		}
+	}()
+	for range 50 {
+		if snap := s.Build(nil, ""); snap.Service("reviews.shop.svc.cluster.local") == nil {
+			t.Fatal("service missing")
+		}
+	}
+	<-done
 }
