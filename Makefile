@@ -19,7 +19,7 @@ help: ## List the targets.
 .PHONY: run
 run: ## Run pilotlight on the demo mesh in deploy/examples/bookstore (ports 15010, 15014).
 	go run ./cmd/pilotlight serve --config-dir deploy/examples/bookstore \
-		--mesh-config deploy/examples/bookstore/mesh.yaml --log-format console
+		--mesh-config deploy/examples/mesh.yaml --log-format console
 
 .PHONY: build
 build: ## Build bin/pilotlight.

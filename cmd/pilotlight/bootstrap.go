@@ -69,7 +69,7 @@ workload the proxy is and what it may see.`,
 	f.StringVar(&o.clusterID, "cluster-id", "Kubernetes", "cluster id, as istio-agent reports it")
 	f.StringVar(&o.region, "region", "", "locality region of the workload")
 	f.StringVar(&o.zone, "zone", "", "locality zone of the workload")
-	f.StringVarP(&o.output, "output", "o", "", "write to FILE instead of standard output")
+	f.StringVar(&o.output, "output", "", "write to FILE instead of standard output")
 	for _, name := range []string{"node", "xds"} {
 		if err := cmd.MarkFlagRequired(name); err != nil {
 			panic(err)

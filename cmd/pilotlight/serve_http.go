@@ -35,12 +35,16 @@ func logStarted(log *zap.Logger, o serveOptions, grpcAddr, httpAddr net.Addr) {
 		zap.String("xds", grpcAddr.String()),
 		zap.String("http", httpAddr.String()),
 		zap.String("config_dir", o.configDir))
-	log.Info("what to try next",
-		zap.String("sync_state", "curl http://"+web+"/debug/syncz"),
-		zap.String("problems", "curl http://"+web+"/debug/problemz"),
-		zap.String("connect_a_client", cli+" bootstrap --grpc --xds "+xdsAddr+
-			" --node sidecar~10.0.0.1~client-1.default~default.svc.cluster.local --output /tmp/xds-bootstrap.json"),
-		zap.String("watch_proxies", cli+" proxy-status --http "+web))
+	for _, hint := range []struct{ cmd, shows string }{
+		{"curl http://" + web + "/debug/syncz", "connected proxies and whether they ACKed"},
+		{"curl http://" + web + "/debug/problemz", "input objects that could not be used"},
+		{cli + " bootstrap --grpc --xds " + xdsAddr +
+			" --node sidecar~10.0.0.1~client-1.default~default.svc.cluster.local --output /tmp/xds-bootstrap.json",
+			"a bootstrap for a proxyless gRPC client (GRPC_XDS_BOOTSTRAP); --envoy for Envoy"},
+		{cli + " proxy-status --http " + web, "the sync state of every proxy, as a table"},
+	} {
+		log.Info("try", zap.String("cmd", hint.cmd), zap.String("shows", hint.shows))
+	}
 }
 
 // dialable turns a listening address into one a local client can dial:
