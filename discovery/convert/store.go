@@ -114,7 +114,7 @@ func (s *Store) convert(b *model.Builder, domainSuffix string) {
 	// belong to and stay in key order, which decides which of two slices
 	// listing the same address wins.
 	slicesOf := map[Key][]*discoveryv1.EndpointSlice{}
-	podsIn := map[string][]*corev1.Pod{}
+	pods := podIndex{}
 	for _, k := range keys {
 		switch o := s.objects[k].(type) {
 		case *corev1.Namespace:
@@ -128,7 +128,7 @@ func (s *Store) convert(b *model.Builder, domainSuffix string) {
 				slicesOf[sk] = append(slicesOf[sk], o)
 			}
 		case *corev1.Pod:
-			podsIn[o.Namespace] = append(podsIn[o.Namespace], o)
+			pods.add(o)
 		default:
 			if cfg := s.configs[k]; cfg != nil {
 				b.AddConfig(cfg)
@@ -144,10 +144,38 @@ func (s *Store) convert(b *model.Builder, domainSuffix string) {
 				eps = append(eps, s.sliceEndpoints(slice, svc, host)...)
 			}
 		} else if derivesEndpoints(svc) {
-			eps = s.podEndpoints(svc, host, podsIn[svc.Namespace])
+			eps = s.podEndpoints(svc, host, pods.candidates(svc.Namespace, svc.Spec.Selector))
 		}
 		b.AddEndpoints(dedupEndpoints(eps)...)
 	}
+}
+
+// podIndex finds the Pods a selector may match without scanning every Pod
+// of the namespace for every Service, which is quadratic in a large mesh.
+// Each list is in Store key order, so results are deterministic.
+type podIndex map[podLabel][]*corev1.Pod
+
+type podLabel struct{ namespace, key, value string }
+
+func (ix podIndex) add(pod *corev1.Pod) {
+	for k, v := range pod.Labels {
+		l := podLabel{pod.Namespace, k, v}
+		ix[l] = append(ix[l], pod)
+	}
+}
+
+// candidates returns the Pods of a namespace carrying the rarest of the
+// selector's labels; the caller still checks the whole selector.
+func (ix podIndex) candidates(namespace string, selector map[string]string) []*corev1.Pod {
+	var best []*corev1.Pod
+	first := true
+	for k, v := range selector {
+		c := ix[podLabel{namespace, k, v}]
+		if first || len(c) < len(best) {
+			best, first = c, false
+		}
+	}
+	return best
 }
 
 // Hostname returns the fully qualified name of a Kubernetes Service.

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -42,6 +43,29 @@ type Source struct {
 	// served are the objects the previous load put in its Snapshot, with
 	// the file and document that define them now.
 	served map[convert.Key]origin
+	// files caches each file's decoded content, so that a reload decodes
+	// only the files that changed: YAML decoding is most of a load's cost.
+	files map[string]decodedFile
+}
+
+// decodedFile is a file's content and the objects decoded from it. Decoded
+// objects are never modified, so loads can share them.
+type decodedFile struct {
+	data []byte
+	docs []decodedDoc
+}
+
+type decodedDoc struct {
+	index int
+	items []item
+}
+
+func decodeFile(path string, data []byte) decodedFile {
+	f := decodedFile{data: data}
+	for _, doc := range splitDocuments(data) {
+		f.docs = append(f.docs, decodedDoc{index: doc.index, items: decodeDocument(path, doc)})
+	}
+	return f
 }
 
 // origin is a served object and where it is defined.
@@ -79,12 +103,14 @@ func (s *Source) Load() (*model.Snapshot, []model.Problem, error) {
 		served:    map[convert.Key]origin{},
 		claimed:   map[convert.Key]origin{},
 		uncertain: map[string]string{},
+		cache:     s.files,
+		files:     map[string]decodedFile{},
 	}
 	for _, name := range names {
 		l.file(s.dir, name)
 	}
 	l.keepUncertain(s.dir)
-	s.served = l.served
+	s.served, s.files = l.served, l.files
 
 	store := convert.NewStore()
 	for _, o := range l.served {
@@ -133,6 +159,9 @@ type load struct {
 	// to an object may be any of them.
 	uncertain map[string]string
 	problems  []model.Problem
+	// cache is the previous load's decoded files; files collects this
+	// load's.
+	cache, files map[string]decodedFile
 }
 
 func (l *load) file(dir, name string) {
@@ -155,8 +184,13 @@ func (l *load) file(dir, name string) {
 		l.uncertain[name] = "the file is empty (perhaps being written); delete it to remove its objects"
 		return
 	}
-	for _, doc := range splitDocuments(data) {
-		for _, it := range decodeDocument(path, doc) {
+	f, ok := l.cache[name]
+	if !ok || !bytes.Equal(f.data, data) {
+		f = decodeFile(path, data)
+	}
+	l.files[name] = f
+	for _, doc := range f.docs {
+		for _, it := range doc.items {
 			l.item(path, name, doc.index, it)
 		}
 	}
