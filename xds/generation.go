@@ -2,6 +2,7 @@ package xds
 
 import (
 	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"hash/fnv"
 	"slices"
@@ -24,6 +25,8 @@ type built struct {
 	// equal version, whichever snapshot or view produced them.
 	version string
 	any     *anypb.Any
+	// hash folds name and content; stateVersion sums it.
+	hash uint64
 	// from is the entry that built it.
 	from *entry
 }
@@ -247,10 +250,17 @@ func (b *builder) build(typeURL string, r translate.Resource) *built {
 	}
 	h := fnv.New64a()
 	h.Write(bytes)
+	content := h.Sum64()
+	h.Reset()
+	h.Write([]byte(r.Name))
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], content)
+	h.Write(buf[:])
 	return &built{
 		name:    r.Name,
-		version: hex.EncodeToString(h.Sum(nil)),
+		version: hex.EncodeToString(buf[:]),
 		any:     &anypb.Any{TypeUrl: typeURL, Value: bytes},
+		hash:    h.Sum64(),
 	}
 }
 

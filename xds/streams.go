@@ -293,6 +293,9 @@ func (c *Cache) trackSent(st *proxyStream, typeURL string, out proto.Message, no
 	for i, f := range ts.inflight {
 		if f.out == out {
 			info = f.info
+			// Clear before reslicing: the backing array would otherwise
+			// keep every sent response alive.
+			clear(ts.inflight[:i+1])
 			ts.inflight = ts.inflight[i+1:]
 			break
 		}

@@ -1,8 +1,8 @@
 package xds
 
 import (
+	"encoding/binary"
 	"encoding/hex"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -127,24 +127,41 @@ func (w *watch) answerSotw(items []*built, info *sendInfo) []*built {
 // returns the resources it sent.
 func (w *watch) answerDelta(items []*built, info *sendInfo) []*built {
 	returned := w.sub.ReturnedResources()
-	next := make(map[string]string, len(items))
-	var changed []*discoveryv3.Resource
+	// Decide first, without allocating: most watches a push wakes hold
+	// nothing new.
 	var sent []*built
+	held := 0
 	for _, b := range items {
-		next[b.name] = b.version
-		if v, ok := returned[b.name]; !ok || v != b.version {
-			changed = append(changed, &discoveryv3.Resource{Name: b.name, Version: b.version, Resource: b.any})
+		v, ok := returned[b.name]
+		if ok {
+			held++
+		}
+		if !ok || v != b.version {
 			sent = append(sent, b)
 		}
 	}
 	var removed []string
-	for name := range returned {
-		if _, ok := next[name]; !ok {
-			removed = append(removed, name)
+	if held < len(returned) {
+		present := make(map[string]struct{}, len(items))
+		for _, b := range items {
+			present[b.name] = struct{}{}
+		}
+		for name := range returned {
+			if _, ok := present[name]; !ok {
+				removed = append(removed, name)
+			}
 		}
 	}
-	if len(changed) == 0 && len(removed) == 0 && !w.first {
+	if len(sent) == 0 && len(removed) == 0 && !w.first {
 		return nil
+	}
+	next := make(map[string]string, len(items))
+	for _, b := range items {
+		next[b.name] = b.version
+	}
+	changed := make([]*discoveryv3.Resource, 0, len(sent))
+	for _, b := range sent {
+		changed = append(changed, &discoveryv3.Resource{Name: b.name, Version: b.version, Resource: b.any})
 	}
 	slices.Sort(removed)
 	resp := &deltaResponse{
@@ -196,17 +213,18 @@ func sameState(items []*built, returned map[string]string) bool {
 	return true
 }
 
-// stateVersion is the version of a set of resources: a hash of their
-// names and content versions. Equal sets, equal versions.
+// stateVersion is the version of a set of resources: a combination of
+// their (name, content version) hashes. Equal sets, equal versions. It is
+// informational (clients echo it, syncz shows it); what a client holds is
+// tracked per resource, so a collision could not suppress a push.
 func stateVersion(items []*built) string {
-	h := fnv.New64a()
+	var sum uint64
 	for _, b := range items {
-		h.Write([]byte(b.name))
-		h.Write([]byte{0})
-		h.Write([]byte(b.version))
-		h.Write([]byte{0})
+		sum += b.hash
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], sum^uint64(len(items)))
+	return hex.EncodeToString(buf[:])
 }
 
 // resolve returns what a subscription holds now, sorted by name: for a
@@ -334,6 +352,12 @@ func optional(r translate.Resource, ok bool) []translate.Resource {
 
 // mergeSorted merges two name-sorted lists; on a name in both, a wins.
 func mergeSorted(a, b []*built) []*built {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
 	out := make([]*built, 0, len(a)+len(b))
 	i, j := 0, 0
 	for i < len(a) && j < len(b) {
