@@ -31,7 +31,8 @@ type built struct {
 	from *entry
 }
 
-// part says which slice of a view's resources an entry holds.
+// entryKey names a cache entry: one part of one view's resources of one
+// type.
 type entryKey struct {
 	// view is an OutboundView or InboundView key; the two never collide
 	// (their keys carry "out:" and "in:" prefixes).
