@@ -156,8 +156,13 @@ func (c *Cache) closeStream(key streamKey) {
 		}
 	}
 	c.mu.Unlock()
-	if ok {
-		c.metrics.connectedProxies.Dec()
+	if !ok {
+		return
+	}
+	c.metrics.connectedProxies.Dec()
+	if st.proxy != nil {
+		c.log.Info("proxy disconnected", zap.String("proxy", st.proxy.ID),
+			zap.Int64("stream", st.key.id), zap.Duration("connected_for", time.Since(st.connectedAt)))
 	}
 }
 
@@ -218,6 +223,8 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	st.outKey, st.inKey = ov.Key(), iv.Key()
 	c.viewRefs[st.outKey]++
 	c.viewRefs[st.inKey]++
+	c.log.Info("proxy connected", zap.String("proxy", p.ID), zap.String("flavor", string(ov.Flavor)),
+		zap.Bool("delta", st.key.delta), zap.Int64("stream", st.key.id))
 }
 
 // streamFor returns the stream a request arrived on, as noted by
