@@ -33,21 +33,36 @@ func connectSidecars(tb testing.TB, h *harness, conn *grpc.ClientConn, n int, de
 		}
 		clients[i] = c
 		wg.Go(func() {
-			c.Subscribe(resource.ClusterType)
-			cds := next(tb, c)
+			// Failures are reported with Errorf: FailNow must not run
+			// outside the benchmark's goroutine.
+			if err := c.Subscribe(resource.ClusterType); err != nil {
+				tb.Error(err)
+				return
+			}
+			cds, ok := <-c.Updates()
+			if !ok {
+				tb.Errorf("stream ended: %v", c.Err())
+				return
+			}
 			var eds []string
 			for name := range cds.Raw {
 				if strings.HasPrefix(name, "outbound|") {
 					eds = append(eds, name)
 				}
 			}
-			c.Subscribe(resource.EndpointType, eds...)
-			if u := next(tb, c); len(u.Raw) != len(eds) {
-				tb.Errorf("got %d assignments, want %d", len(u.Raw), len(eds))
+			if err := c.Subscribe(resource.EndpointType, eds...); err != nil {
+				tb.Error(err)
+				return
+			}
+			if u, ok := <-c.Updates(); !ok || len(u.Raw) != len(eds) {
+				tb.Errorf("got %d assignments (stream open: %v), want %d", len(u.Raw), ok, len(eds))
 			}
 		})
 	}
 	wg.Wait()
+	if tb.Failed() {
+		tb.FailNow()
+	}
 	return clients, clients[0].Stats().Bytes
 }
 

@@ -43,7 +43,7 @@ func TestProxiesWithDifferentViewsNeverShare(t *testing.T) {
 
 	for name, n := range variants {
 		c := h.dial(n.Proto(), client.Options{})
-		c.Subscribe(resource.ClusterType)
+		subscribe(t, c, resource.ClusterType)
 		u := next(t, c)
 		p, err := model.ParseProxy(n.Proto())
 		if err != nil {
@@ -79,7 +79,7 @@ func TestProxiesWithOneViewShareGeneration(t *testing.T) {
 		// but are not part of the view.
 		n := xdstest.Node{Pod: fmt.Sprintf("replica-%d", i), Namespace: "ns-0", IP: "10.1.0.1", ServiceAccount: "sa", Labels: map[string]string{"app": "a"}}
 		c := h.dial(n.Proto(), client.Options{Raw: true})
-		c.Subscribe(resource.ClusterType)
+		subscribe(t, c, resource.ClusterType)
 		if u := next(t, c); len(u.Raw) != 31 {
 			t.Fatalf("proxy %d: %d clusters, want 31", i, len(u.Raw))
 		}
@@ -102,7 +102,7 @@ func TestInvalidResourceIsDroppedAndCounted(t *testing.T) {
 	b.AddService(&model.Service{Hostname: "bad-one.ns-0.svc.cluster.local", Name: "bad-one", Namespace: "ns-0"})
 	h.install(b.Build())
 	c := h.dial(sidecarNode("a", "ns-0", "10.1.0.1").Proto(), client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	u := next(t, c)
 	if _, ok := u.Resources[resource.OutboundClusterName(8080, "", "bad-one.ns-0.svc.cluster.local")]; ok {
 		t.Error("the invalid cluster was sent")

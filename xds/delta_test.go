@@ -20,12 +20,12 @@ import (
 func deltaSidecar(t *testing.T, h *harness, node xdstest.Node) (*client.Client, map[string]bool) {
 	t.Helper()
 	c := h.dial(node.Proto(), client.Options{Delta: true})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	cds := next(t, c)
 	if cds.TypeURL != resource.ClusterType {
 		t.Fatalf("got %s, want clusters", cds.TypeURL)
 	}
-	c.Subscribe(resource.ListenerType)
+	subscribe(t, c, resource.ListenerType)
 	if u := next(t, c); u.TypeURL != resource.ListenerType {
 		t.Fatalf("got %s, want listeners", u.TypeURL)
 	}
@@ -35,7 +35,7 @@ func deltaSidecar(t *testing.T, h *harness, node xdstest.Node) (*client.Client, 
 			edsNames = append(edsNames, name)
 		}
 	}
-	c.Subscribe(resource.EndpointType, edsNames...)
+	subscribe(t, c, resource.EndpointType, edsNames...)
 	eds := next(t, c)
 	if eds.TypeURL != resource.EndpointType || len(eds.Resources) != len(edsNames) {
 		t.Fatalf("got %s with %d resources, want endpoints of %d clusters", eds.TypeURL, len(eds.Resources), len(edsNames))

@@ -67,12 +67,12 @@ func newHarness(t testing.TB, hopts ...harnessOption) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(lis)
+	go func() { _ = g.Serve(lis) }()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, srv: srv, reg: reg, logs: logs, addr: lis.Addr().String(), stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(h.done)
-		srv.Run(ctx)
+		_ = srv.Run(ctx)
 	}()
 	h.debug = httptest.NewServer(srv.DebugHandler())
 	t.Cleanup(func() {
@@ -109,6 +109,14 @@ func (h *harness) dial(node *corev3.Node, opts client.Options) *client.Client {
 	}
 	h.t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// subscribe subscribes c, failing the test if the request cannot be sent.
+func subscribe(t testing.TB, c *client.Client, typeURL string, names ...string) {
+	t.Helper()
+	if err := c.Subscribe(typeURL, names...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // next returns the client's next update, failing after a timeout.

@@ -38,7 +38,7 @@ func testNACK(t *testing.T, delta bool) {
 		}
 		return nil
 	}})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	u := next(t, c)
 	if u.Rejected == nil {
 		t.Fatal("the client did not reject the response")

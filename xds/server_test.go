@@ -43,7 +43,7 @@ func TestRefusedUntilFirstSnapshot(t *testing.T) {
 	node := sidecarNode("early", "ns-0", "10.200.0.1").Proto()
 	for _, delta := range []bool{false, true} {
 		c := h.dial(node, client.Options{Delta: delta})
-		c.Subscribe(resource.ClusterType)
+		subscribe(t, c, resource.ClusterType)
 		if code := streamError(t, c); code != codes.Unavailable {
 			t.Errorf("delta=%v: stream ended with %v, want Unavailable", delta, code)
 		}
@@ -54,7 +54,7 @@ func TestRefusedUntilFirstSnapshot(t *testing.T) {
 		t.Errorf("/ready = %d %q, want 200 ready", code, body)
 	}
 	c := h.dial(node, client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	if u := next(t, c); len(u.Resources) == 0 {
 		t.Error("served an empty config")
 	}
@@ -71,7 +71,7 @@ func TestBadNodesAreRejected(t *testing.T) {
 	} {
 		for _, delta := range []bool{false, true} {
 			c := h.dial(n.Proto(), client.Options{Delta: delta})
-			c.Subscribe(resource.ClusterType)
+			subscribe(t, c, resource.ClusterType)
 			if code := streamError(t, c); code != codes.InvalidArgument {
 				t.Errorf("%s (delta=%v): stream ended with %v, want InvalidArgument", name, delta, code)
 			}
@@ -93,7 +93,7 @@ func TestDebugEndpoints(t *testing.T) {
 	h.srv.Update(snap, problems)
 	node := sidecarNode("dumped", "ns-0", "10.200.0.1")
 	c := h.dial(node.Proto(), client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	cds := next(t, c)
 	id := node.Proto().GetId()
 
@@ -184,7 +184,7 @@ func TestMaxStreamAgeEndsStreamsWithUnavailable(t *testing.T) {
 	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
 	c := h.dial(sidecarNode("old", "ns-0", "10.200.0.1").Proto(), client.Options{})
 	start := time.Now()
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	next(t, c)
 	if code := streamError(t, c); code != codes.Unavailable {
 		t.Errorf("stream ended with %v, want Unavailable", code)
@@ -199,7 +199,7 @@ func TestRunEndEndsStreams(t *testing.T) {
 	h := newHarness(t)
 	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
 	c := h.dial(sidecarNode("a", "ns-0", "10.200.0.1").Proto(), client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	next(t, c)
 	h.stop()
 	select {

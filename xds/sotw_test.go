@@ -112,13 +112,13 @@ func TestSotwPushesOnlyChangedTypes(t *testing.T) {
 	h.install(mesh.Build())
 	node := sidecarNode("app-0", "ns-0", "10.200.0.1")
 	c := h.dial(node.Proto(), client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	cds := next(t, c)
 	name := resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-1", "ns-0"))
 	if _, ok := cds.Resources[name]; !ok {
 		t.Fatalf("no cluster %s", name)
 	}
-	c.Subscribe(resource.EndpointType, name)
+	subscribe(t, c, resource.EndpointType, name)
 	next(t, c)
 
 	// A new endpoint of svc-1: EDS only, holding the new endpoint.

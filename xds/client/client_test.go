@@ -26,9 +26,9 @@ func serve(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go g.Serve(lis)
+	go func() { _ = g.Serve(lis) }()
 	ctx, cancel := context.WithCancel(context.Background())
-	go srv.Run(ctx)
+	go func() { _ = srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); g.Stop() })
 	srv.Update(xdstest.Mesh{Services: 4, Endpoints: 2}.Build(), nil)
 	for !srv.Ready() {
@@ -46,6 +46,13 @@ func dial(t *testing.T, addr string, opts client.Options) *client.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+func subscribe(t *testing.T, c *client.Client, typeURL string, names ...string) {
+	t.Helper()
+	if err := c.Subscribe(typeURL, names...); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func next(t *testing.T, c *client.Client) client.Update {
@@ -77,20 +84,22 @@ func cluster(i int) string {
 
 func TestDeltaSubscribeUnsubscribe(t *testing.T) {
 	c := dial(t, serve(t), client.Options{Delta: true})
-	c.Subscribe(resource.EndpointType, cluster(0), cluster(1))
+	subscribe(t, c, resource.EndpointType, cluster(0), cluster(1))
 	u := next(t, c)
 	if got := slices.Sorted(maps.Keys(u.Resources)); !slices.Equal(got, []string{cluster(0), cluster(1)}) {
 		t.Fatalf("got %v", got)
 	}
 	// Adding a name sends only that one.
-	c.Subscribe(resource.EndpointType, cluster(2))
+	subscribe(t, c, resource.EndpointType, cluster(2))
 	if got := slices.Sorted(maps.Keys(next(t, c).Resources)); !slices.Equal(got, []string{cluster(2)}) {
 		t.Errorf("after adding: got %v, want only %s", got, cluster(2))
 	}
 	// Dropping a name needs no answer; asking again sends it again.
-	c.Unsubscribe(resource.EndpointType, cluster(0))
+	if err := c.Unsubscribe(resource.EndpointType, cluster(0)); err != nil {
+		t.Fatal(err)
+	}
 	quiet(t, c)
-	c.Subscribe(resource.EndpointType, cluster(0))
+	subscribe(t, c, resource.EndpointType, cluster(0))
 	if got := slices.Sorted(maps.Keys(next(t, c).Resources)); !slices.Equal(got, []string{cluster(0)}) {
 		t.Errorf("after re-adding: got %v, want only %s", got, cluster(0))
 	}
@@ -98,7 +107,7 @@ func TestDeltaSubscribeUnsubscribe(t *testing.T) {
 
 func TestSotwRawAndStats(t *testing.T) {
 	c := dial(t, serve(t), client.Options{Raw: true})
-	c.Subscribe(resource.EndpointType, cluster(0), cluster(3))
+	subscribe(t, c, resource.EndpointType, cluster(0), cluster(3))
 	u := next(t, c)
 	if u.Resources != nil {
 		t.Error("raw client decoded resources")
@@ -106,7 +115,9 @@ func TestSotwRawAndStats(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(u.Raw)); !slices.Equal(got, []string{cluster(0), cluster(3)}) {
 		t.Errorf("raw names %v", got)
 	}
-	c.Unsubscribe(resource.EndpointType, cluster(3))
+	if err := c.Unsubscribe(resource.EndpointType, cluster(3)); err != nil {
+		t.Fatal(err)
+	}
 	quiet(t, c)
 	st := c.Stats()
 	if st.Responses != 1 || st.Bytes != int64(u.Bytes) || u.Bytes == 0 || st.ACKs != 1 || st.NACKs != 0 {
@@ -116,7 +127,7 @@ func TestSotwRawAndStats(t *testing.T) {
 
 func TestCloseEndsCleanly(t *testing.T) {
 	c := dial(t, serve(t), client.Options{})
-	c.Subscribe(resource.ClusterType)
+	subscribe(t, c, resource.ClusterType)
 	next(t, c)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
