@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -115,5 +116,35 @@ func TestInvalidResourceIsDroppedAndCounted(t *testing.T) {
 	}
 	if n := h.logs.FilterMessage("generated resource is invalid; not sent").Len(); n != 1 {
 		t.Errorf("%d invalid-resource log lines, want 1", n)
+	}
+}
+
+// TestEndpointsSharedAcrossNamespaces: load assignments do not depend on
+// the proxy's namespace (translate.OutboundScope), so sidecars in ten
+// namespaces cause one EDS generation, while their clusters are built per
+// namespace.
+func TestEndpointsSharedAcrossNamespaces(t *testing.T) {
+	h := newHarness(t)
+	snap := xdstest.Mesh{Services: 20, Endpoints: 2}.Build()
+	h.install(snap)
+	const namespaces = 10
+	var eds []string
+	for i := range namespaces {
+		n := xdstest.Node{Pod: fmt.Sprintf("p-%d", i), Namespace: fmt.Sprintf("team-%d", i), IP: fmt.Sprintf("10.9.0.%d", i+1)}
+		c := h.dial(n.Proto(), client.Options{Raw: true})
+		subscribe(t, c, resource.ClusterType)
+		if u := next(t, c); len(u.Raw) == 0 {
+			t.Fatal("no clusters")
+		}
+		if eds == nil {
+			eds = slices.Sorted(mapKeys(reference(t, snap, n, resource.EndpointType, nil)))
+		}
+		subscribe(t, c, resource.EndpointType, eds...)
+		if u := next(t, c); len(u.Raw) != len(eds) {
+			t.Fatalf("namespace %d: %d assignments, want %d", i, len(u.Raw), len(eds))
+		}
+	}
+	if got := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "eds"}); got != float64(len(eds)) {
+		t.Errorf("generated assignments = %v, want %d (one generation for every namespace)", got, len(eds))
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
@@ -36,6 +37,9 @@ type proxyStream struct {
 	ov     model.OutboundView
 	iv     model.InboundView
 	outKey string
+	// edsKey is the key of translate.OutboundScope(ov, EDS), shared by
+	// every namespace.
+	edsKey string
 	inKey  string
 	gen    translate.Generator
 
@@ -152,6 +156,7 @@ func (c *Cache) closeStream(key streamKey) {
 		}
 		if st.proxy != nil {
 			c.unrefView(st.outKey)
+			c.unrefView(st.edsKey)
 			c.unrefView(st.inKey)
 		}
 	}
@@ -221,7 +226,9 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	}
 	st.node, st.proxy, st.ov, st.iv, st.gen = node, p, ov, iv, gen
 	st.outKey, st.inKey = ov.Key(), iv.Key()
+	st.edsKey = translate.OutboundScope(ov, resource.EndpointType).Key()
 	c.viewRefs[st.outKey]++
+	c.viewRefs[st.edsKey]++
 	c.viewRefs[st.inKey]++
 	c.log.Info("proxy connected", zap.String("proxy", p.ID), zap.String("flavor", string(ov.Flavor)),
 		zap.Bool("delta", st.key.delta), zap.Int64("stream", st.key.id))

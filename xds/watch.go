@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
 // watch is one open subscription of one stream to one type, between two
@@ -300,8 +301,12 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 // entry returns the outbound or inbound set of a stream's view.
 func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound bool, name string) (*entry, bool) {
 	key := entryKey{view: st.inKey, typeURL: typeURL, name: name}
+	ov := translate.OutboundScope(st.ov, typeURL)
 	if outbound {
 		key.view = st.outKey
+		if typeURL == resource.EndpointType {
+			key.view = st.edsKey
+		}
 	}
 	return g.get(key, func(e *entry) {
 		if !outbound {
@@ -310,11 +315,11 @@ func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound b
 		c.builder.fill(e, typeURL, name == "", func() []translate.Resource {
 			switch {
 			case outbound && name == "":
-				return st.gen.Outbound(g.snap, st.ov, typeURL)
+				return st.gen.Outbound(g.snap, ov, typeURL)
 			case name == "":
 				return st.gen.Inbound(g.snap, st.iv, typeURL)
 			case outbound:
-				return optional(st.gen.OutboundNamed(g.snap, st.ov, typeURL, name))
+				return optional(st.gen.OutboundNamed(g.snap, ov, typeURL, name))
 			default:
 				return optional(st.gen.InboundNamed(g.snap, st.iv, typeURL, name))
 			}
