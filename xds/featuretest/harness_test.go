@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/xds"
 
 	"github.com/pilotlight/pilotlight/discovery/file"
@@ -125,8 +124,8 @@ type backend struct {
 	addr *net.TCPAddr
 }
 
-func (b *backend) UnaryCall(context.Context, *testpb.SimpleRequest) (*testpb.SimpleResponse, error) {
-	return &testpb.SimpleResponse{Hostname: b.name}, nil
+func (b *backend) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	return &testgrpc.SimpleResponse{Hostname: b.name}, nil
 }
 
 // startBackend serves on ip:0 (any 127.0.0.0/8 address works on Linux).
@@ -175,7 +174,7 @@ func observe(t *testing.T, c testgrpc.TestServiceClient, n int) map[string]int {
 	seen := map[string]int{}
 	for range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+		resp, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{})
 		cancel()
 		if err != nil {
 			seen["error: "+strings.SplitN(err.Error(), ":", 3)[1]]++
