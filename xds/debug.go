@@ -80,12 +80,14 @@ func (c *Cache) Syncz() []debugapi.SyncStatus {
 	out := []debugapi.SyncStatus{}
 	for _, st := range c.connected() {
 		ss := debugapi.SyncStatus{
-			Proxy:       st.proxy.ID,
-			Namespace:   st.proxy.Namespace,
-			Flavor:      string(st.ov.Flavor),
-			Protocol:    "sotw",
-			ConnectedAt: st.connectedAt,
-			Types:       map[string]debugapi.TypeStatus{},
+			Proxy:        st.proxy.ID,
+			Namespace:    st.proxy.Namespace,
+			Flavor:       string(st.ov.Flavor),
+			ClusterID:    st.proxy.ClusterID,
+			IstioVersion: st.proxy.IstioVersion,
+			Protocol:     "sotw",
+			ConnectedAt:  st.connectedAt,
+			Types:        map[string]debugapi.TypeStatus{},
 		}
 		if st.key.delta {
 			ss.Protocol = "delta"

@@ -4,15 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strconv"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/pilotlight/pilotlight/xds/bootstrap"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/types/known/structpb"
-
-	"github.com/pilotlight/pilotlight/translate/model"
 )
 
 // bootstrapOptions are the flags of 'pilotlight bootstrap'.
@@ -84,19 +79,28 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	if o.sotw && !o.envoy {
 		return errors.New("--sotw applies to --envoy only: gRPC clients speak state-of-the-world xDS anyway")
 	}
-	node, err := newBootstrapNode(o)
-	if err != nil {
-		return err
+	node := bootstrap.Node{
+		ID:             o.node,
+		Namespace:      o.namespace,
+		Labels:         o.labels,
+		ServiceAccount: o.serviceAccount,
+		ClusterID:      o.clusterID,
+		Region:         o.region,
+		Zone:           o.zone,
+		Proxyless:      o.grpc,
 	}
-	host, port, err := splitXDSAddress(o.xds)
-	if err != nil {
-		return err
+	if _, err := node.Proto(); err != nil {
+		return fmt.Errorf("--node: %w", err)
+	}
+	if _, _, err := bootstrap.SplitAddress(o.xds); err != nil {
+		return fmt.Errorf("--xds: %w", err)
 	}
 	var out []byte
+	var err error
 	if o.envoy {
-		out, err = envoyBootstrap(node, host, port, !o.sotw)
+		out, err = bootstrap.EnvoyYAML(node, o.xds, !o.sotw)
 	} else {
-		out, err = grpcBootstrap(node, o.xds)
+		out, err = bootstrap.GRPC(node, o.xds)
 	}
 	if err != nil {
 		return err
@@ -106,102 +110,4 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 		return err
 	}
 	return os.WriteFile(o.output, out, 0o644)
-}
-
-// bootstrapNode is the identity a bootstrap announces, in the form both
-// bootstrap formats share.
-type bootstrapNode struct {
-	id      string
-	cluster string
-	// metadata holds the keys istio-agent would set, as JSON values.
-	metadata map[string]any
-	region   string
-	zone     string
-}
-
-// newBootstrapNode builds the node and checks it the way pilotlight's xDS
-// server will: a bootstrap that pilotlight would refuse is an error here,
-// not a mystery at connect time.
-func newBootstrapNode(o bootstrapOptions) (*bootstrapNode, error) {
-	// Parse the bare id first to learn its IP and namespace.
-	bare, err := model.ParseProxy(&corev3.Node{Id: o.node})
-	if err != nil {
-		return nil, fmt.Errorf("--node: %w", err)
-	}
-	ns := o.namespace
-	if ns == "" {
-		ns = bare.Namespace
-	}
-	md := map[string]any{
-		model.MetaNamespace:   ns,
-		model.MetaInstanceIPs: bare.IPAddresses[0],
-		model.MetaClusterID:   o.clusterID,
-	}
-	if len(o.labels) > 0 {
-		labels := make(map[string]any, len(o.labels))
-		for k, v := range o.labels {
-			labels[k] = v
-		}
-		md[model.MetaLabels] = labels
-	}
-	if o.serviceAccount != "" {
-		md[model.MetaServiceAccount] = o.serviceAccount
-	}
-	if o.grpc {
-		md[model.MetaGenerator] = model.GeneratorGRPC
-	}
-	n := &bootstrapNode{
-		id:       o.node,
-		cluster:  serviceCluster(o.labels, bare.PodName, ns),
-		metadata: md,
-		region:   o.region,
-		zone:     o.zone,
-	}
-	pb, err := n.proto()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := model.ParseProxy(pb); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	return n, nil
-}
-
-// proto is the node as an Envoy core.v3.Node.
-func (n *bootstrapNode) proto() (*corev3.Node, error) {
-	md, err := structpb.NewStruct(n.metadata)
-	if err != nil {
-		return nil, fmt.Errorf("node metadata: %w", err)
-	}
-	node := &corev3.Node{Id: n.id, Cluster: n.cluster, Metadata: md}
-	if n.region != "" || n.zone != "" {
-		node.Locality = &corev3.Locality{Region: n.region, Zone: n.zone}
-	}
-	return node, nil
-}
-
-// serviceCluster names the node's cluster as istio-agent does,
-// APP.NAMESPACE, so Envoy stats and access logs read the same as under
-// istiod. Without an app label the pod name stands in.
-func serviceCluster(labels map[string]string, pod, ns string) string {
-	for _, key := range []string{"app.kubernetes.io/name", "app"} {
-		if v := labels[key]; v != "" {
-			return v + "." + ns
-		}
-	}
-	return pod + "." + ns
-}
-
-// splitXDSAddress checks HOST:PORT early, with a message that names the
-// flag, instead of leaving it to the proxy to fail on.
-func splitXDSAddress(addr string) (string, uint32, error) {
-	host, portStr, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, fmt.Errorf("--xds %q: want HOST:PORT: %w", addr, err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || port == 0 || host == "" {
-		return "", 0, fmt.Errorf("--xds %q: want HOST:PORT with a port from 1 to 65535", addr)
-	}
-	return host, uint32(port), nil
 }

@@ -54,18 +54,18 @@ var statusColumns = []struct{ header, typeURL string }{
 }
 
 func writeProxyStatus(w io.Writer, proxies []debugapi.SyncStatus, now time.Time) error {
-	header := []string{"NAME", "FLAVOR", "PROTOCOL"}
+	header := []string{"NAME", "CLUSTER", "FLAVOR", "PROTOCOL"}
 	for _, c := range statusColumns {
 		header = append(header, c.header)
 	}
-	t := newTable(w, append(header, "CONNECTED")...)
+	t := newTable(w, append(header, "VERSION", "CONNECTED")...)
 	type nack struct {
 		proxy, typ string
 		n          *debugapi.NACK
 	}
 	var nacks []nack
 	for _, p := range proxies {
-		row := []string{proxyName(p.Proxy), p.Flavor, p.Protocol}
+		row := []string{proxyName(p.Proxy), orDash(p.ClusterID), p.Flavor, p.Protocol}
 		for _, c := range statusColumns {
 			st, ok := p.Types[c.typeURL]
 			row = append(row, typeStatusCell(st, ok))
@@ -73,7 +73,7 @@ func writeProxyStatus(w io.Writer, proxies []debugapi.SyncStatus, now time.Time)
 				nacks = append(nacks, nack{p.Proxy, c.header, st.LastNACK})
 			}
 		}
-		t.row(append(row, age(now, p.ConnectedAt))...)
+		t.row(append(row, orDash(p.IstioVersion), age(now, p.ConnectedAt))...)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -122,4 +122,11 @@ func age(now, t time.Time) string {
 // oneLine keeps a multi-line error message on one line of the listing.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

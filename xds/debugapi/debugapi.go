@@ -38,6 +38,10 @@ type SyncStatus struct {
 	Proxy     string `json:"proxy"`
 	Namespace string `json:"namespace"`
 	Flavor    string `json:"flavor"`
+	// ClusterID and IstioVersion come from the node metadata (CLUSTER_ID,
+	// ISTIO_VERSION); empty when the proxy did not send them.
+	ClusterID    string `json:"cluster_id"`
+	IstioVersion string `json:"istio_version"`
 	// Protocol is "sotw" or "delta".
 	Protocol    string    `json:"protocol"`
 	ConnectedAt time.Time `json:"connected_at"`

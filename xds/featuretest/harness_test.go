@@ -2,7 +2,6 @@ package featuretest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -21,8 +20,8 @@ import (
 
 	"github.com/pilotlight/pilotlight/discovery/file"
 	"github.com/pilotlight/pilotlight/translate/model"
-	"github.com/pilotlight/pilotlight/translate/resource"
 	pxds "github.com/pilotlight/pilotlight/xds"
+	"github.com/pilotlight/pilotlight/xds/bootstrap"
 )
 
 // pilotlight is a running control plane serving a config directory.
@@ -79,23 +78,15 @@ func (p *pilotlight) write(t *testing.T, name, body string) {
 	}
 }
 
-// grpcBootstrap is the bootstrap a proxyless workload in namespace ns at ip
-// would get from `pilotlight bootstrap --grpc`.
+// grpcBootstrap is what `pilotlight bootstrap --grpc` writes for a
+// proxyless workload in namespace ns at ip.
 func grpcBootstrap(t *testing.T, xdsAddr, pod, ns, ip string) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{
-		"xds_servers": []any{map[string]any{
-			"server_uri":      xdsAddr,
-			"channel_creds":   []any{map[string]any{"type": "insecure"}},
-			"server_features": []any{"xds_v3"},
-		}},
-		"node": map[string]any{
-			"id":       fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns),
-			"metadata": map[string]any{"NAMESPACE": ns, "GENERATOR": "grpc", "INSTANCE_IPS": ip},
-			"locality": map[string]any{"region": "r1", "zone": "z1"},
-		},
-		"server_listener_resource_name_template": resource.GRPCInboundListenerPrefix + "%s",
-	})
+	b, err := bootstrap.GRPC(bootstrap.Node{
+		ID:     fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns),
+		Region: "r1",
+		Zone:   "z1",
+	}, xdsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package bootstrap
 
 import (
 	"fmt"
@@ -30,11 +30,15 @@ const (
 	httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 )
 
-// envoyBootstrap writes an Envoy v3 bootstrap as YAML: one static cluster
-// for pilotlight and everything else (listeners, clusters, and through
-// them routes and endpoints) over ADS.
-func envoyBootstrap(n *bootstrapNode, host string, port uint32, delta bool) ([]byte, error) {
-	node, err := n.proto()
+// Envoy builds an Envoy v3 bootstrap: one static cluster for pilotlight
+// at xdsAddr and everything else (listeners, clusters, and through them
+// routes and endpoints) over ADS, delta xDS unless delta is false.
+func Envoy(n Node, xdsAddr string, delta bool) (*bootstrapv3.Bootstrap, error) {
+	node, err := n.Proto()
+	if err != nil {
+		return nil, err
+	}
+	host, port, err := SplitAddress(xdsAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +73,15 @@ func envoyBootstrap(n *bootstrapNode, host string, port uint32, delta bool) ([]b
 	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy bootstrap: %w", err)
+	}
+	return b, nil
+}
+
+// EnvoyYAML is Envoy's bootstrap as the YAML file Envoy reads with -c.
+func EnvoyYAML(n Node, xdsAddr string, delta bool) ([]byte, error) {
+	b, err := Envoy(n, xdsAddr, delta)
+	if err != nil {
+		return nil, err
 	}
 	js, err := protojson.Marshal(b)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package bootstrap
 
 import (
 	"encoding/json"
@@ -45,9 +45,16 @@ type grpcLocality struct {
 	Zone   string `json:"zone"`
 }
 
-// grpcBootstrap writes the gRPC xDS bootstrap for a client or server that
-// connects to pilotlight at target (any gRPC target, e.g. HOST:PORT).
-func grpcBootstrap(n *bootstrapNode, target string) ([]byte, error) {
+// GRPC writes the gRPC xDS bootstrap (JSON) for a client or server that
+// connects to pilotlight at target (any gRPC target, e.g. HOST:PORT). The
+// node is marked proxyless whatever n.Proxyless says.
+func GRPC(n Node, target string) ([]byte, error) {
+	n.Proxyless = true
+	node, err := n.Proto()
+	if err != nil {
+		return nil, err
+	}
+	md := node.GetMetadata().AsMap()
 	b := grpcBootstrapFile{
 		XDSServers: []grpcXDSServer{{
 			ServerURI:    target,
@@ -57,10 +64,10 @@ func grpcBootstrap(n *bootstrapNode, target string) ([]byte, error) {
 			ServerFeatures: []string{"xds_v3"},
 		}},
 		Node: grpcNode{
-			ID:       n.id,
-			Cluster:  n.cluster,
-			Metadata: n.metadata,
-			Locality: grpcLocality{Region: n.region, Zone: n.zone},
+			ID:       node.GetId(),
+			Cluster:  node.GetCluster(),
+			Metadata: md,
+			Locality: grpcLocality{Region: n.Region, Zone: n.Zone},
 		},
 		ServerListenerResourceNameTemplate: resource.GRPCInboundListenerPrefix + "%s",
 		CertificateProviders:               map[string]any{},
