@@ -6,8 +6,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/pilotlight/pilotlight/xds/bootstrap"
 	"github.com/spf13/cobra"
+
+	"github.com/pilotlight/pilotlight/xds/bootstrap"
 )
 
 // bootstrapOptions are the flags of 'pilotlight bootstrap'.
