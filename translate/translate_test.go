@@ -12,7 +12,7 @@ import (
 var allTypes = []string{resource.ListenerType, resource.RouteType, resource.ClusterType, resource.EndpointType}
 
 func proxies() map[string]*model.Proxy {
-	ep := modeltest.EndpointAddress(3, 1)
+	ep := modeltest.PodIP(3*4 + 1) // a pod of svc-3 in a mesh with 4 endpoints per service
 	return map[string]*model.Proxy{
 		"sidecar": {Type: model.SidecarProxy, Namespace: "ns-0", IPAddresses: []string{ep}},
 		"router":  {Type: model.Router, Namespace: "ns-0", IPAddresses: []string{"10.1.1.1"}},
@@ -23,7 +23,7 @@ func proxies() map[string]*model.Proxy {
 // Every resource every generator can produce passes Envoy's own
 // validation rules, and generation is deterministic.
 func TestGeneratedResourcesValidate(t *testing.T) {
-	snap := modeltest.Mesh{Namespaces: 3, Services: 30, EndpointsPerService: 4}.Snapshot()
+	snap := modeltest.Mesh{Namespaces: 3, Services: 30, Endpoints: 4}.Build()
 	grpcNames := []string{"svc-1:8080", "svc-4.ns-1:8080", "svc-2.ns-2.svc.cluster.local:8080", resource.GRPCInboundListenerPrefix + "0.0.0.0:8080"}
 	for name, p := range proxies() {
 		for _, typ := range allTypes {
@@ -50,7 +50,7 @@ func TestGeneratedResourcesValidate(t *testing.T) {
 // A proxyless client's short names resolve only from its own namespace,
 // and unknown names or ports produce nothing rather than a guess.
 func TestProxylessListenerNames(t *testing.T) {
-	snap := modeltest.Mesh{Namespaces: 2, Services: 4, EndpointsPerService: 1}.Snapshot()
+	snap := modeltest.Mesh{Namespaces: 2, Services: 4, Endpoints: 1}.Build()
 	p := &model.Proxy{Type: model.SidecarProxy, Generator: model.GeneratorGRPC, Namespace: "ns-1", IPAddresses: []string{"10.0.0.1"}}
 	for name, want := range map[string]bool{
 		"svc-1:8080":                        true,
@@ -74,10 +74,10 @@ func TestProxylessListenerNames(t *testing.T) {
 }
 
 // The benchmark load of shared/DESIGN.md: 1,000 services, 10 endpoints each.
-var benchMesh = modeltest.Mesh{Namespaces: 10, Services: 1000, EndpointsPerService: 10}
+var benchMesh = modeltest.Mesh{Namespaces: 10, Services: 1000, Endpoints: 10}
 
 func BenchmarkTranslateSidecar(b *testing.B) {
-	snap := benchMesh.Snapshot()
+	snap := benchMesh.Build()
 	p := proxies()["sidecar"]
 	b.ReportAllocs()
 	var bytes int
@@ -97,7 +97,7 @@ func BenchmarkTranslateSidecar(b *testing.B) {
 }
 
 func BenchmarkTranslateProxyless(b *testing.B) {
-	snap := benchMesh.Snapshot()
+	snap := benchMesh.Build()
 	p := proxies()["grpc"]
 	b.ReportAllocs()
 	for b.Loop() {

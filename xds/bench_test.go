@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
@@ -17,7 +18,7 @@ import (
 
 const benchProxies = 100
 
-var benchMesh = xdstest.Mesh{Services: 1000, Endpoints: 10, Namespaces: 10}
+var benchMesh = modeltest.Mesh{Services: 1000, Endpoints: 10, Namespaces: 10}
 
 // connectSidecars connects n Envoy-like SotW clients with one view over
 // one connection and waits until each holds wildcard CDS and the EDS of
@@ -108,14 +109,14 @@ func BenchmarkEndpointPush(b *testing.B) {
 	}
 	defer conn.Close()
 	clients, _ := connectSidecars(b, h, conn, benchProxies, true)
-	host := xdstest.Hostname("svc-7", "ns-7")
+	host := modeltest.Hostname("svc-7", "ns-7")
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		i++
 		b.StopTimer()
 		bld := benchMesh.Builder()
-		bld.AddEndpoints(xdstest.Endpoint(host, "ns-7", xdstest.PodIP(200000+i), 0))
+		bld.AddEndpoints(modeltest.Endpoint(host, "ns-7", modeltest.PodIP(200000+i), 0))
 		h.srv.Update(bld.Build(), nil)
 		b.StartTimer()
 		for _, c := range clients {
@@ -143,10 +144,10 @@ func BenchmarkServicePush(b *testing.B) {
 		i++
 		b.StopTimer()
 		bld := benchMesh.Builder()
-		extra := xdstest.Mesh{Services: 1}.Build().Services()[0]
+		extra := modeltest.Mesh{Services: 1}.Build().Services()[0]
 		svc := *extra
 		svc.Name = fmt.Sprintf("new-%d", i)
-		svc.Hostname = xdstest.Hostname(svc.Name, svc.Namespace)
+		svc.Hostname = modeltest.Hostname(svc.Name, svc.Namespace)
 		svc.Addresses = []string{"10.97.0.1"}
 		bld.AddService(&svc)
 		h.srv.Update(bld.Build(), nil)

@@ -8,6 +8,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
@@ -19,7 +20,7 @@ import (
 func TestProxiesWithDifferentViewsNeverShare(t *testing.T) {
 	gen := &fakeGen{}
 	h := newHarness(t, withGenerator(gen))
-	h.install(xdstest.Mesh{Services: 5, Endpoints: 1, Namespaces: 2}.Build())
+	h.install(modeltest.Mesh{Services: 5, Endpoints: 1, Namespaces: 2}.Build())
 
 	base := xdstest.Node{Pod: "a", Namespace: "ns-0", IP: "10.1.0.1", ServiceAccount: "sa-a", Labels: map[string]string{"app": "a"}}
 	variants := map[string]xdstest.Node{"base": base}
@@ -72,7 +73,7 @@ func TestProxiesWithDifferentViewsNeverShare(t *testing.T) {
 func TestProxiesWithOneViewShareGeneration(t *testing.T) {
 	gen := &fakeGen{}
 	h := newHarness(t, withGenerator(gen))
-	h.install(xdstest.Mesh{Services: 30, Endpoints: 2}.Build())
+	h.install(modeltest.Mesh{Services: 30, Endpoints: 2}.Build())
 
 	const proxies = 10
 	for i := range proxies {
@@ -99,7 +100,7 @@ func TestProxiesWithOneViewShareGeneration(t *testing.T) {
 func TestInvalidResourceIsDroppedAndCounted(t *testing.T) {
 	gen := &fakeGen{}
 	h := newHarness(t, withGenerator(gen))
-	b := xdstest.Mesh{Services: 3, Endpoints: 1}.Builder()
+	b := modeltest.Mesh{Services: 3, Endpoints: 1}.Builder()
 	b.AddService(&model.Service{Hostname: "bad-one.ns-0.svc.cluster.local", Name: "bad-one", Namespace: "ns-0"})
 	h.install(b.Build())
 	c := h.dial(sidecarNode("a", "ns-0", "10.1.0.1").Proto(), client.Options{})
@@ -125,7 +126,7 @@ func TestInvalidResourceIsDroppedAndCounted(t *testing.T) {
 // namespace.
 func TestEndpointsSharedAcrossNamespaces(t *testing.T) {
 	h := newHarness(t)
-	snap := xdstest.Mesh{Services: 20, Endpoints: 2}.Build()
+	snap := modeltest.Mesh{Services: 20, Endpoints: 2}.Build()
 	h.install(snap)
 	const namespaces = 10
 	var eds []string

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
 
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
@@ -50,14 +51,14 @@ func deltaSidecar(t *testing.T, h *harness, node xdstest.Node) (*client.Client, 
 
 func TestDeltaEndpointChangeSendsOnlyThatAssignment(t *testing.T) {
 	h := newHarness(t)
-	mesh := xdstest.Mesh{Services: 50, Endpoints: 4, Namespaces: 2}
+	mesh := modeltest.Mesh{Services: 50, Endpoints: 4, Namespaces: 2}
 	h.install(mesh.Build())
 	node := sidecarNode("client", "ns-1", "10.200.0.1")
 	c, _ := deltaSidecar(t, h, node)
 
-	host := xdstest.Hostname("svc-7", "ns-1")
+	host := modeltest.Hostname("svc-7", "ns-1")
 	b := mesh.Builder()
-	b.AddEndpoints(xdstest.Endpoint(host, "ns-1", "10.250.0.1", 1))
+	b.AddEndpoints(modeltest.Endpoint(host, "ns-1", "10.250.0.1", 1))
 	snap := b.Build()
 	cdsBefore := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "cds"})
 	h.install(snap)
@@ -83,14 +84,14 @@ func TestDeltaEndpointChangeSendsOnlyThatAssignment(t *testing.T) {
 
 func TestDeltaRemovesDeletedResources(t *testing.T) {
 	h := newHarness(t)
-	mesh := xdstest.Mesh{Services: 5, Endpoints: 1}
+	mesh := modeltest.Mesh{Services: 5, Endpoints: 1}
 	h.install(mesh.Build())
 	c, _ := deltaSidecar(t, h, sidecarNode("client", "ns-0", "10.200.0.1"))
 
 	// Drop svc-4: its cluster goes (removed_resources), and its endpoints
 	// subscription learns the assignment is gone too.
-	h.install(xdstest.Mesh{Services: 4, Endpoints: 1}.Build())
-	gone := resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-4", "ns-0"))
+	h.install(modeltest.Mesh{Services: 4, Endpoints: 1}.Build())
+	gone := resource.OutboundClusterName(8080, "", modeltest.Hostname("svc-4", "ns-0"))
 	seen := map[string]client.Update{}
 	// Listeners and routes change too; only clusters and endpoints matter here.
 	for len(seen) < 4 {
@@ -120,17 +121,17 @@ func TestDeltaRemovesDeletedResources(t *testing.T) {
 // change there reaches that proxy's clusters, and no one else's.
 func TestEndpointChangeAtWorkloadAddressRebuildsItsInbound(t *testing.T) {
 	h := newHarness(t)
-	mesh := xdstest.Mesh{Services: 5, Endpoints: 2}
+	mesh := modeltest.Mesh{Services: 5, Endpoints: 2}
 	h.install(mesh.Build())
 	// xdstest places svc-1's first endpoint at PodIP(2).
-	workload := sidecarNode("svc-1-pod", "ns-0", xdstest.PodIP(2))
+	workload := sidecarNode("svc-1-pod", "ns-0", modeltest.PodIP(2))
 	other := sidecarNode("bystander", "ns-0", "10.200.0.1")
 	wc, _ := deltaSidecar(t, h, workload)
 	oc, _ := deltaSidecar(t, h, other)
 
 	// The workload starts serving svc-3 on target port 9090 as well.
 	b := mesh.Builder()
-	e := xdstest.Endpoint(xdstest.Hostname("svc-3", "ns-0"), "ns-0", xdstest.PodIP(2), 0)
+	e := modeltest.Endpoint(modeltest.Hostname("svc-3", "ns-0"), "ns-0", modeltest.PodIP(2), 0)
 	e.Port = 9090
 	b.AddEndpoints(e)
 	h.install(b.Build())

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
 )
@@ -18,20 +19,20 @@ import (
 // generator starts reading endpoints elsewhere, this fails and
 // invalidationFor must learn about it.
 func TestEndpointOnlyDiffsLeaveOtherTypesAlone(t *testing.T) {
-	mesh := xdstest.Mesh{Services: 6, Endpoints: 3, Namespaces: 2}
+	mesh := modeltest.Mesh{Services: 6, Endpoints: 3, Namespaces: 2}
 	before := mesh.Build()
-	host := xdstest.Hostname("svc-2", "ns-0")
+	host := modeltest.Hostname("svc-2", "ns-0")
 	changes := map[string]func(b *model.Builder){
 		"endpoint added": func(b *model.Builder) {
-			b.AddEndpoints(xdstest.Endpoint(host, "ns-0", "10.250.0.1", 1))
+			b.AddEndpoints(modeltest.Endpoint(host, "ns-0", "10.250.0.1", 1))
 		},
 		"endpoint not ready": func(b *model.Builder) {
-			e := xdstest.Endpoint(host, "ns-0", "10.250.0.2", 0)
+			e := modeltest.Endpoint(host, "ns-0", "10.250.0.2", 0)
 			e.Health = model.Unhealthy
 			b.AddEndpoints(e)
 		},
 		"endpoints of a new port": func(b *model.Builder) {
-			e := xdstest.Endpoint(host, "ns-0", "10.250.0.3", 0)
+			e := modeltest.Endpoint(host, "ns-0", "10.250.0.3", 0)
 			e.Port = 9999
 			b.AddEndpoints(e)
 		},
@@ -70,12 +71,12 @@ func TestEndpointOnlyDiffsLeaveOtherTypesAlone(t *testing.T) {
 }
 
 func TestHeadlessEndpointChangesInvalidateEverything(t *testing.T) {
-	b := xdstest.Mesh{Services: 2, Endpoints: 1}.Builder()
+	b := modeltest.Mesh{Services: 2, Endpoints: 1}.Builder()
 	headless := &model.Service{Hostname: "db.ns-0.svc.cluster.local", Name: "db", Namespace: "ns-0",
 		Resolution: model.Passthrough, Ports: []model.Port{{Name: "http", Number: 8080, Protocol: model.TCP}}}
 	b.AddService(headless)
 	before := b.Build()
-	b.AddEndpoints(xdstest.Endpoint(headless.Hostname, "ns-0", "10.250.0.1", 0))
+	b.AddEndpoints(modeltest.Endpoint(headless.Hostname, "ns-0", "10.250.0.1", 0))
 	after := b.Build()
 	if inv := invalidationFor(before, after, model.DiffSnapshots(before, after)); !inv.all {
 		t.Errorf("a headless service's endpoints feed its listeners; got %+v, want everything invalidated", inv)

@@ -8,10 +8,10 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
-	"github.com/pilotlight/pilotlight/xds/xdstest"
 )
 
 func TestNACKIsLoggedOnceAndNotResent(t *testing.T) {
@@ -26,9 +26,9 @@ func TestNACKIsLoggedOnceAndNotResent(t *testing.T) {
 
 func testNACK(t *testing.T, delta bool) {
 	h := newHarness(t)
-	mesh := xdstest.Mesh{Services: 5, Endpoints: 1}
+	mesh := modeltest.Mesh{Services: 5, Endpoints: 1}
 	h.install(mesh.Build())
-	bad := resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-2", "ns-0"))
+	bad := resource.OutboundClusterName(8080, "", modeltest.Hostname("svc-2", "ns-0"))
 	var rejecting atomic.Bool
 	rejecting.Store(true)
 	node := sidecarNode("picky", "ns-0", "10.200.0.1")
@@ -72,14 +72,14 @@ func testNACK(t *testing.T, delta bool) {
 
 	// An endpoint change does not touch clusters: still nothing.
 	b := mesh.Builder()
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.1", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.1", 0))
 	h.install(b.Build())
 	quiet(t, c, 200*time.Millisecond)
 
 	// A fixed version that the client accepts clears the NACK.
 	rejecting.Store(false)
 	b = mesh.Builder()
-	b.AddService(xdstest.Mesh{Services: 6}.Build().Service(xdstest.Hostname("svc-5", "ns-0")))
+	b.AddService(modeltest.Mesh{Services: 6}.Build().Service(modeltest.Hostname("svc-5", "ns-0")))
 	h.install(b.Build())
 	u = next(t, c)
 	if u.Rejected != nil {

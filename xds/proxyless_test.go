@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
@@ -20,7 +21,7 @@ import (
 // exactly what was asked.
 func TestProxylessNamedSubscriptions(t *testing.T) {
 	h := newHarness(t)
-	snap := xdstest.Mesh{Services: 10, Endpoints: 2}.Build()
+	snap := modeltest.Mesh{Services: 10, Endpoints: 2}.Build()
 	h.install(snap)
 	node := xdstest.Node{Pod: "grpc-client", Namespace: "ns-0", IP: "10.200.0.1", Generator: model.GeneratorGRPC}
 	c := h.dial(node.Proto(), client.Options{})
@@ -43,7 +44,7 @@ func TestProxylessNamedSubscriptions(t *testing.T) {
 	if got := slices.Sorted(mapKeys(lds.Resources)); len(got) != 2 {
 		t.Errorf("listeners %v, want the two that exist", got)
 	}
-	cluster := resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-3", "ns-0"))
+	cluster := resource.OutboundClusterName(8080, "", modeltest.Hostname("svc-3", "ns-0"))
 	check(resource.RouteType, cluster)
 	check(resource.ClusterType, cluster)
 	check(resource.EndpointType, cluster)
@@ -56,8 +57,8 @@ func TestProxylessNamedSubscriptions(t *testing.T) {
 	}
 
 	// An endpoint change of svc-3 reaches this client as EDS only.
-	b := xdstest.Mesh{Services: 10, Endpoints: 2}.Builder()
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-3", "ns-0"), "ns-0", "10.250.0.1", 0))
+	b := modeltest.Mesh{Services: 10, Endpoints: 2}.Builder()
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-3", "ns-0"), "ns-0", "10.250.0.1", 0))
 	h.install(b.Build())
 	if u := next(t, c); u.TypeURL != resource.EndpointType {
 		t.Errorf("got a %s push, want endpoints", u.TypeURL)

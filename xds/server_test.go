@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
@@ -49,7 +50,7 @@ func TestRefusedUntilFirstSnapshot(t *testing.T) {
 		}
 	}
 
-	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
+	h.install(modeltest.Mesh{Services: 2, Endpoints: 1}.Build())
 	if code, body := h.get(t, debugapi.ReadyPath); code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/ready = %d %q, want 200 ready", code, body)
 	}
@@ -62,7 +63,7 @@ func TestRefusedUntilFirstSnapshot(t *testing.T) {
 
 func TestBadNodesAreRejected(t *testing.T) {
 	h := newHarness(t)
-	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
+	h.install(modeltest.Mesh{Services: 2, Endpoints: 1}.Build())
 	liar := sidecarNode("liar", "ns-0", "10.200.0.1")
 	liar.MetaNamespace = "istio-system"
 	for name, n := range map[string]xdstest.Node{
@@ -87,7 +88,7 @@ func TestBadNodesAreRejected(t *testing.T) {
 
 func TestDebugEndpoints(t *testing.T) {
 	h := newHarness(t)
-	snap := xdstest.Mesh{Services: 3, Endpoints: 1}.Build()
+	snap := modeltest.Mesh{Services: 3, Endpoints: 1}.Build()
 	problems := []model.Problem{{Source: "kubernetes", Index: -1, Kind: "VirtualService", Namespace: "ns-0", Name: "broken", Message: "no hosts"}}
 	h.install(snap)
 	h.srv.Update(snap, problems)
@@ -181,7 +182,7 @@ func TestMaxStreamAgeEndsStreamsWithUnavailable(t *testing.T) {
 		o.MaxStreamAge = 300 * time.Millisecond
 		o.MaxStreamAgeGrace = 100 * time.Millisecond
 	}))
-	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
+	h.install(modeltest.Mesh{Services: 2, Endpoints: 1}.Build())
 	c := h.dial(sidecarNode("old", "ns-0", "10.200.0.1").Proto(), client.Options{})
 	start := time.Now()
 	subscribe(t, c, resource.ClusterType)
@@ -197,7 +198,7 @@ func TestMaxStreamAgeEndsStreamsWithUnavailable(t *testing.T) {
 
 func TestRunEndEndsStreams(t *testing.T) {
 	h := newHarness(t)
-	h.install(xdstest.Mesh{Services: 2, Endpoints: 1}.Build())
+	h.install(modeltest.Mesh{Services: 2, Endpoints: 1}.Build())
 	c := h.dial(sidecarNode("a", "ns-0", "10.200.0.1").Proto(), client.Options{})
 	subscribe(t, c, resource.ClusterType)
 	next(t, c)
@@ -221,7 +222,7 @@ func TestDebounceCoalescesUpdates(t *testing.T) {
 	}))
 	var last *model.Snapshot
 	for i := range 5 {
-		last = xdstest.Mesh{Services: i + 1, Endpoints: 1}.Build()
+		last = modeltest.Mesh{Services: i + 1, Endpoints: 1}.Build()
 		h.srv.Update(last, nil)
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -244,7 +245,7 @@ func TestDebounceMaxDelay(t *testing.T) {
 	// Updates every 10 ms never leave a quiet period; the maximum delay
 	// still installs them.
 	for i := 0; ctx.Err() == nil; i++ {
-		h.srv.Update(xdstest.Mesh{Services: i%50 + 1, Endpoints: 1}.Build(), nil)
+		h.srv.Update(modeltest.Mesh{Services: i%50 + 1, Endpoints: 1}.Build(), nil)
 		time.Sleep(10 * time.Millisecond)
 	}
 	if got := h.metric("pilotlight_xds_debounce_seconds", nil); got < 2 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
@@ -41,9 +42,9 @@ func reference(t *testing.T, snap *model.Snapshot, n xdstest.Node, typeURL strin
 
 func TestSotwWildcardClustersAndNamedEndpoints(t *testing.T) {
 	h := newHarness(t)
-	snap := xdstest.Mesh{Services: 20, Endpoints: 3, Namespaces: 2}.Build()
+	snap := modeltest.Mesh{Services: 20, Endpoints: 3, Namespaces: 2}.Build()
 	h.install(snap)
-	node := sidecarNode("app-0", "ns-0", xdstest.PodIP(0))
+	node := sidecarNode("app-0", "ns-0", modeltest.PodIP(0))
 	c := h.dial(node.Proto(), client.Options{})
 
 	if err := c.Subscribe(resource.ClusterType); err != nil {
@@ -108,13 +109,13 @@ func TestSotwWildcardClustersAndNamedEndpoints(t *testing.T) {
 
 func TestSotwPushesOnlyChangedTypes(t *testing.T) {
 	h := newHarness(t)
-	mesh := xdstest.Mesh{Services: 10, Endpoints: 2}
+	mesh := modeltest.Mesh{Services: 10, Endpoints: 2}
 	h.install(mesh.Build())
 	node := sidecarNode("app-0", "ns-0", "10.200.0.1")
 	c := h.dial(node.Proto(), client.Options{})
 	subscribe(t, c, resource.ClusterType)
 	cds := next(t, c)
-	name := resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-1", "ns-0"))
+	name := resource.OutboundClusterName(8080, "", modeltest.Hostname("svc-1", "ns-0"))
 	if _, ok := cds.Resources[name]; !ok {
 		t.Fatalf("no cluster %s", name)
 	}
@@ -123,7 +124,7 @@ func TestSotwPushesOnlyChangedTypes(t *testing.T) {
 
 	// A new endpoint of svc-1: EDS only, holding the new endpoint.
 	b := mesh.Builder()
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
 	snap := b.Build()
 	h.install(snap)
 	u := next(t, c)
@@ -137,8 +138,8 @@ func TestSotwPushesOnlyChangedTypes(t *testing.T) {
 
 	// An endpoint change of a cluster the client does not watch: nothing.
 	b = mesh.Builder()
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.10", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.10", 0))
 	h.install(b.Build())
 	quiet(t, c, 200*time.Millisecond)
 	if got := h.metric("pilotlight_xds_pushes_total", map[string]string{"type": "eds", "reason": "endpoints"}); got != 1 {
@@ -148,8 +149,8 @@ func TestSotwPushesOnlyChangedTypes(t *testing.T) {
 	// A new service: a full push of clusters (and of endpoints only if the
 	// watched cluster changed, which it did not).
 	b = mesh.Builder()
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
-	b.AddEndpoints(xdstest.Endpoint(xdstest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.10", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-1", "ns-0"), "ns-0", "10.250.0.9", 0))
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-2", "ns-0"), "ns-0", "10.250.0.10", 0))
 	b.AddService(&model.Service{Hostname: "new.ns-0.svc.cluster.local", Name: "new", Namespace: "ns-0",
 		Addresses: []string{"10.96.100.1"}, Ports: []model.Port{{Name: "http", Number: 8080, Protocol: model.HTTP}}})
 	h.install(b.Build())

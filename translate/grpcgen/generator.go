@@ -23,9 +23,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -177,7 +175,7 @@ func clientListener(name, routeName string) *listenerv3.Listener {
 			ConfigSource:    resource.ADS(),
 			RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
 	}
 	return &listenerv3.Listener{
 		Name:        name,
@@ -203,25 +201,15 @@ func serverListener(name, host string, port uint32) *listenerv3.Listener {
 				}},
 			}},
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
 	}
 	return &listenerv3.Listener{
 		Name:             name,
 		Address:          eds.SocketAddress(host, port),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
 		FilterChains: []*listenerv3.FilterChain{{
-			Name: "inbound|" + strconv.FormatUint(uint64(port), 10),
-			Filters: []*listenerv3.Filter{{
-				Name:       wellknown.HTTPConnectionManager,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(hcm)},
-			}},
+			Name:    "inbound|" + strconv.FormatUint(uint64(port), 10),
+			Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)},
 		}},
-	}
-}
-
-func routerFilter() *hcmv3.HttpFilter {
-	return &hcmv3.HttpFilter{
-		Name:       wellknown.Router,
-		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: resource.Any(&routerv3.Router{})},
 	}
 }

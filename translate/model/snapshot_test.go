@@ -1,6 +1,7 @@
 package model_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,14 +11,19 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 )
 
-var mesh = modeltest.Mesh{Namespaces: 2, Services: 4, EndpointsPerService: 3}
+var mesh = modeltest.Mesh{Namespaces: 2, Services: 4, Endpoints: 3}
+
+// host is the hostname of the i-th service of mesh.
+func host(i int) string {
+	return modeltest.Hostname(fmt.Sprintf("svc-%d", i), modeltest.NamespaceName(i%mesh.Namespaces))
+}
 
 func TestSnapshotIndexes(t *testing.T) {
-	s := mesh.Snapshot()
+	s := mesh.Build()
 	if got := len(s.Services()); got != 4 {
 		t.Fatalf("services = %d", got)
 	}
-	host := mesh.Hostname(1)
+	host := host(1)
 	if s.Service(host) == nil {
 		t.Fatalf("service %s not indexed", host)
 	}
@@ -27,14 +33,14 @@ func TestSnapshotIndexes(t *testing.T) {
 	if got := len(s.EndpointsForPort(host, "nope")); got != 0 {
 		t.Errorf("endpoints for unknown port = %d, want 0", got)
 	}
-	inst := s.InstancesAt([]string{modeltest.EndpointAddress(1, 2)})
+	inst := s.InstancesAt([]string{modeltest.PodIP(1*mesh.Endpoints + 2)})
 	if len(inst) != 1 || inst[0].Service.Hostname != host || inst[0].Port.Name != "http" {
 		t.Errorf("InstancesAt = %+v", inst)
 	}
 }
 
 func TestSnapshotVersionIsContent(t *testing.T) {
-	a, b := mesh.Snapshot(), mesh.Snapshot()
+	a, b := mesh.Build(), mesh.Build()
 	if a.Version != b.Version {
 		t.Errorf("equal content, different versions %s %s", a.Version, b.Version)
 	}
@@ -44,17 +50,17 @@ func TestSnapshotVersionIsContent(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	old := mesh.Snapshot()
+	old := mesh.Build()
 
 	// An endpoint change is an endpoint-only diff naming that service.
 	b := mesh.Builder()
-	b.AddEndpoints(&model.Endpoint{ServiceHostname: mesh.Hostname(2), ServicePortName: "http", Address: "10.200.0.1", Port: 8080})
+	b.AddEndpoints(&model.Endpoint{ServiceHostname: host(2), ServicePortName: "http", Address: "10.200.0.1", Port: 8080})
 	cur := b.Build()
 	d := model.DiffSnapshots(old, cur)
 	if !d.EndpointsOnly() {
 		t.Errorf("diff %+v is not endpoints-only", d)
 	}
-	if diff := cmp.Diff(map[string]struct{}{mesh.Hostname(2): {}}, d.Endpoints); diff != "" {
+	if diff := cmp.Diff(map[string]struct{}{host(2): {}}, d.Endpoints); diff != "" {
 		t.Errorf("changed endpoints (-want +got):\n%s", diff)
 	}
 	if old.Version == cur.Version {
@@ -64,7 +70,7 @@ func TestDiff(t *testing.T) {
 	// A new config object is a config change, not endpoints-only.
 	b = mesh.Builder()
 	b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Name: "dr", Namespace: "ns-0",
-		Spec: &networkingv1alpha3.DestinationRule{Host: mesh.Hostname(0)}})
+		Spec: &networkingv1alpha3.DestinationRule{Host: host(0)}})
 	d = model.DiffSnapshots(old, b.Build())
 	key := model.ConfigKey{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: "dr"}
 	if _, ok := d.Configs[key]; !ok || d.EndpointsOnly() {
@@ -72,9 +78,9 @@ func TestDiff(t *testing.T) {
 	}
 
 	// A removed service is a service change.
-	small := modeltest.Mesh{Namespaces: 2, Services: 3, EndpointsPerService: 3}.Snapshot()
+	small := modeltest.Mesh{Namespaces: 2, Services: 3, Endpoints: 3}.Build()
 	d = model.DiffSnapshots(old, small)
-	if _, ok := d.Services[mesh.Hostname(3)]; !ok {
+	if _, ok := d.Services[host(3)]; !ok {
 		t.Errorf("removed service missing from diff %+v", d)
 	}
 	if !model.DiffSnapshots(nil, old).Full {
@@ -83,8 +89,8 @@ func TestDiff(t *testing.T) {
 }
 
 func TestResolveHost(t *testing.T) {
-	s := mesh.Snapshot()
-	svc := s.Service(mesh.Hostname(1)) // svc-1 in ns-1
+	s := mesh.Build()
+	svc := s.Service(host(1)) // svc-1 in ns-1
 	for _, tc := range []struct {
 		name, ns string
 		want     *model.Service

@@ -7,7 +7,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
 	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -111,26 +110,12 @@ func httpOutboundChain(port uint32) *listenerv3.FilterChain {
 			ConfigSource:    resource.ADS(),
 			RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
 		// Outbound requests come from the local app; its address is not the
 		// client's and must not be trusted for x-forwarded-for.
 		UseRemoteAddress: wrapperspb.Bool(false),
 	}
-	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcmFilter(hcm)}}
-}
-
-func hcmFilter(hcm *hcmv3.HttpConnectionManager) *listenerv3.Filter {
-	return &listenerv3.Filter{
-		Name:       wellknown.HTTPConnectionManager,
-		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(hcm)},
-	}
-}
-
-func routerFilter() *hcmv3.HttpFilter {
-	return &hcmv3.HttpFilter{
-		Name:       wellknown.Router,
-		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: resource.Any(&routerv3.Router{})},
-	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)}}
 }
 
 func tcpChain(statPrefix, cluster string) *listenerv3.FilterChain {
@@ -209,10 +194,10 @@ func httpInboundChain(inst model.ServiceInstance, cluster string) *listenerv3.Fi
 				}},
 			}},
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{routerFilter()},
+		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
 		// Inbound requests come from the network: the peer address is the
 		// real client.
 		UseRemoteAddress: wrapperspb.Bool(true),
 	}
-	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{hcmFilter(hcm)}}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)}}
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds"
 	"github.com/pilotlight/pilotlight/xds/client"
@@ -30,7 +31,7 @@ func serve(t *testing.T) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = srv.Run(ctx) }()
 	t.Cleanup(func() { cancel(); g.Stop() })
-	srv.Update(xdstest.Mesh{Services: 4, Endpoints: 2}.Build(), nil)
+	srv.Update(modeltest.Mesh{Services: 4, Endpoints: 2}.Build(), nil)
 	for !srv.Ready() {
 		time.Sleep(time.Millisecond)
 	}
@@ -79,7 +80,7 @@ func quiet(t *testing.T, c *client.Client) {
 }
 
 func cluster(i int) string {
-	return resource.OutboundClusterName(8080, "", xdstest.Hostname("svc-"+string(rune('0'+i)), "ns-0"))
+	return resource.OutboundClusterName(8080, "", modeltest.Hostname("svc-"+string(rune('0'+i)), "ns-0"))
 }
 
 func TestDeltaSubscribeUnsubscribe(t *testing.T) {
