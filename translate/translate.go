@@ -82,11 +82,13 @@ func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []stri
 
 // OutboundScope narrows an outbound view to what the generators read for
 // one type, so that proxies whose views differ only in what that type
-// ignores share it. Endpoints depend on the flavour alone: every namespace
-// sees the same load assignments. Because the generator is handed the
-// narrowed view, the narrowed key stays complete by construction.
-func OutboundScope(v model.OutboundView, typeURL string) model.OutboundView {
-	if typeURL == resource.EndpointType {
+// ignores share it. Endpoints depend on the flavour alone unless some
+// DestinationRule defines subsets (a subset's endpoints depend on which
+// rule the client's namespace sees): then every namespace sees the same
+// load assignments. Because the generator is handed the narrowed view,
+// the narrowed key stays complete by construction.
+func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) model.OutboundView {
+	if typeURL == resource.EndpointType && !snap.HasSubsets() {
 		return model.OutboundView{Flavor: v.Flavor}
 	}
 	return v

@@ -12,7 +12,6 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
-	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
@@ -37,11 +36,13 @@ type proxyStream struct {
 	ov     model.OutboundView
 	iv     model.InboundView
 	outKey string
-	// edsKey is the key of translate.OutboundScope(ov, EDS), shared by
-	// every namespace.
-	edsKey string
-	inKey  string
-	gen    translate.Generator
+	// sharedEDS is the outbound view narrowed to what endpoint
+	// assignments depend on when translate.OutboundScope narrows it, and
+	// edsKey its key, shared by every namespace.
+	sharedEDS model.OutboundView
+	edsKey    string
+	inKey     string
+	gen       translate.Generator
 
 	// pendingReq is the last request seen on the stream that has not
 	// reached CreateWatch yet (guarded by Cache.mu).
@@ -226,7 +227,8 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	}
 	st.node, st.proxy, st.ov, st.iv, st.gen = node, p, ov, iv, gen
 	st.outKey, st.inKey = ov.Key(), iv.Key()
-	st.edsKey = translate.OutboundScope(ov, resource.EndpointType).Key()
+	st.sharedEDS = model.OutboundView{Flavor: ov.Flavor}
+	st.edsKey = st.sharedEDS.Key()
 	c.viewRefs[st.outKey]++
 	c.viewRefs[st.edsKey]++
 	c.viewRefs[st.inKey]++

@@ -15,7 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/pilotlight/pilotlight/translate"
-	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
 // watch is one open subscription of one stream to one type, between two
@@ -301,11 +300,15 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 // entry returns the outbound or inbound set of a stream's view.
 func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound bool, name string) (*entry, bool) {
 	key := entryKey{view: st.inKey, typeURL: typeURL, name: name}
-	ov := translate.OutboundScope(st.ov, typeURL)
+	ov := translate.OutboundScope(g.snap, st.ov, typeURL)
 	if outbound {
-		key.view = st.outKey
-		if typeURL == resource.EndpointType {
+		switch ov {
+		case st.ov:
+			key.view = st.outKey
+		case st.sharedEDS:
 			key.view = st.edsKey
+		default:
+			key.view = ov.Key()
 		}
 	}
 	return g.get(key, func(e *entry) {

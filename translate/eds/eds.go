@@ -20,12 +20,15 @@ import (
 // terminating, must not receive new requests. Endpoints are grouped by
 // locality; each locality's weight is the sum of its endpoints' weights,
 // so a locality with more capacity gets proportionally more traffic.
-func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string) *endpointv3.ClusterLoadAssignment {
+//
+// A non-empty subset keeps only endpoints whose labels include all of it
+// (a DestinationRule subset).
+func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, subset map[string]string) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: clusterName}
 	byLocality := map[model.Locality]*endpointv3.LocalityLbEndpoints{}
 	var order []model.Locality
 	for _, e := range snap.EndpointsForPort(host, portName) {
-		if e.Health != model.Healthy {
+		if e.Health != model.Healthy || !hasLabels(e.Labels, subset) {
 			continue
 		}
 		loc, ok := byLocality[e.Locality]
@@ -61,4 +64,13 @@ func SocketAddress(ip string, port uint32) *corev3.Address {
 		Address:       ip,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
+}
+
+func hasLabels(labels, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

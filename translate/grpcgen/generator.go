@@ -27,6 +27,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -38,19 +39,30 @@ type Generator struct{}
 func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL string) []resource.Resource {
 	var out []resource.Resource
 	for _, svc := range snap.Services() {
+		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue
 			}
 			name := resource.OutboundClusterName(port.Number, "", svc.Hostname)
-			switch typeURL {
-			case resource.ClusterType:
-				out = append(out, resource.Resource{Name: name, Message: cluster(name, svc, port)})
-			case resource.RouteType:
-				out = append(out, resource.Resource{Name: name, Message: routeConfig(name)})
-			case resource.EndpointType:
-				if svc.Resolution != model.DNSLB {
-					out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name)})
+			if typeURL == resource.RouteType {
+				out = append(out, resource.Resource{Name: name, Message: routeConfig(snap, v, svc, port)})
+				continue
+			}
+			// The service's own cluster, then one per DestinationRule subset.
+			for _, subset := range append([]networking.Subset{{}}, policy.Subsets...) {
+				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
+				switch typeURL {
+				case resource.ClusterType:
+					c := cluster(name, svc, port)
+					if policy.Rule != nil {
+						networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.GRPC)
+					}
+					out = append(out, resource.Resource{Name: name, Message: c})
+				case resource.EndpointType:
+					if svc.Resolution != model.DNSLB {
+						out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels)})
+					}
 				}
 			}
 		}
@@ -148,22 +160,26 @@ func cluster(name string, svc *model.Service, port model.Port) *clusterv3.Cluste
 	return c
 }
 
-// routeConfig: one route table per service port. Its single virtual host
-// matches any authority, because every alias listener of the port shares
-// the table and gRPC matches the virtual host against the dialled name.
-func routeConfig(name string) *routev3.RouteConfiguration {
+// routeConfig: one route table per service port, with the routes of the
+// VirtualService that applies (or a default route). Its single virtual
+// host matches any authority, because every alias listener of the port
+// shares the table and gRPC matches the virtual host against the dialled
+// name.
+func routeConfig(snap *model.Snapshot, v model.OutboundView, svc *model.Service, port model.Port) *routev3.RouteConfiguration {
+	name := resource.OutboundClusterName(port.Number, "", svc.Hostname)
 	return &routev3.RouteConfiguration{
 		Name: name,
 		VirtualHosts: []*routev3.VirtualHost{{
 			Name:    name,
 			Domains: []string{"*"},
-			Routes: []*routev3.Route{{
-				Name:  "default",
-				Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
-				Action: &routev3.Route_Route{Route: &routev3.RouteAction{
-					ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: name},
-				}},
-			}},
+			Routes: networking.HTTPRoutes(networking.RouteInput{
+				Snap:            snap,
+				VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
+				Service:         svc,
+				Port:            port,
+				ClientNamespace: v.Namespace,
+				Target:          networking.GRPC,
+			}),
 		}},
 	}
 }
@@ -175,7 +191,8 @@ func clientListener(name, routeName string) *listenerv3.Listener {
 			ConfigSource:    resource.ADS(),
 			RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
+		// Faults are configured per route; the filter must be in the chain.
+		HttpFilters: []*hcmv3.HttpFilter{resource.FaultFilter(), resource.RouterFilter()},
 	}
 	return &listenerv3.Listener{
 		Name:        name,

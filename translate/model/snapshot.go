@@ -35,6 +35,8 @@ type Snapshot struct {
 	configs     map[Kind][]*Config // sorted by namespace/name
 	configByKey map[ConfigKey]*Config
 	suffix      string // cluster domain, e.g. cluster.local
+	hostIndex   map[Kind]*hostIndex
+	hasSubsets  bool
 
 	// Content hashes per item, for Diff.
 	serviceHash  map[string]uint64
@@ -205,6 +207,17 @@ func (b *Builder) Build() *Snapshot {
 		slices.SortFunc(list, func(a, b *Config) int {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
+	}
+	s.hostIndex = map[Kind]*hostIndex{
+		KindVirtualService: s.indexHosts(s.configs[KindVirtualService], func(c *Config) []string {
+			return AsVirtualService(c).GetHosts()
+		}),
+		KindDestinationRule: s.indexHosts(s.configs[KindDestinationRule], func(c *Config) []string {
+			return []string{AsDestinationRule(c).GetHost()}
+		}),
+	}
+	for _, c := range s.configs[KindDestinationRule] {
+		s.hasSubsets = s.hasSubsets || len(AsDestinationRule(c).GetSubsets()) > 0
 	}
 	s.Version = s.contentVersion()
 	return s

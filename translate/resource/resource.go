@@ -9,6 +9,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
+	faultv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	rsrc "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -103,5 +105,28 @@ func HCMFilter(hcm *hcmv3.HttpConnectionManager) *listenerv3.Filter {
 	return &listenerv3.Filter{
 		Name:       wellknown.HTTPConnectionManager,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: Any(hcm)},
+	}
+}
+
+// Names of the HTTP filters routes configure per route.
+const (
+	FaultFilterName = "envoy.filters.http.fault"
+	CORSFilterName  = "envoy.filters.http.cors"
+)
+
+// FaultFilter is the fault injection filter with no faults of its own:
+// routes turn it on through their per-filter config.
+func FaultFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       FaultFilterName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&faultv3.HTTPFault{})},
+	}
+}
+
+// CORSFilter is the CORS filter; routes carry their CORS policies.
+func CORSFilter() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       CORSFilterName,
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&corsv3.Cors{})},
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -32,12 +33,20 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 			Message: passthroughCluster(resource.InboundPassthroughCluster, timeout, true)})
 	}
 	for _, svc := range snap.Services() {
+		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue // Envoy sidecars do not proxy UDP.
 			}
-			name := resource.OutboundClusterName(port.Number, "", svc.Hostname)
-			out = append(out, resource.Resource{Name: name, Message: outboundCluster(name, svc, port, timeout)})
+			// The service's own cluster, then one per DestinationRule subset.
+			for _, subset := range append([]networking.Subset{{}}, policy.Subsets...) {
+				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
+				c := outboundCluster(name, svc, port, timeout)
+				if policy.Rule != nil {
+					networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.Envoy)
+				}
+				out = append(out, resource.Resource{Name: name, Message: c})
+			}
 		}
 	}
 	return out
@@ -179,19 +188,23 @@ func inboundClusters(snap *model.Snapshot, v model.InboundView) []resource.Resou
 	return out
 }
 
-// outboundEndpoints: a ClusterLoadAssignment for every EDS cluster.
-func outboundEndpoints(snap *model.Snapshot) []resource.Resource {
+// outboundEndpoints: a ClusterLoadAssignment for every EDS cluster,
+// subsets included.
+func outboundEndpoints(snap *model.Snapshot, v model.OutboundView) []resource.Resource {
 	var out []resource.Resource
 	for _, svc := range snap.Services() {
 		if svc.Resolution != model.ClientSideLB {
 			continue
 		}
+		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, v.Namespace).Subsets...)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue
 			}
-			name := resource.OutboundClusterName(port.Number, "", svc.Hostname)
-			out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name)})
+			for _, subset := range subsets {
+				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
+				out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels)})
+			}
 		}
 	}
 	return out

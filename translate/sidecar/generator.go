@@ -28,7 +28,7 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	case resource.ClusterType:
 		out = outboundClusters(snap, v)
 	case resource.EndpointType:
-		out = outboundEndpoints(snap)
+		out = outboundEndpoints(snap, v)
 	case resource.ListenerType:
 		if v.Flavor == model.FlavorSidecar {
 			out = outboundListeners(snap, v)

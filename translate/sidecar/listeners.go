@@ -110,7 +110,7 @@ func httpOutboundChain(port uint32) *listenerv3.FilterChain {
 			ConfigSource:    resource.ADS(),
 			RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
+		HttpFilters: []*hcmv3.HttpFilter{resource.CORSFilter(), resource.FaultFilter(), resource.RouterFilter()},
 		// Outbound requests come from the local app; its address is not the
 		// client's and must not be trusted for x-forwarded-for.
 		UseRemoteAddress: wrapperspb.Bool(false),

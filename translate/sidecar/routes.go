@@ -10,9 +10,8 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
-	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
-
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -50,16 +49,17 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 			if len(domains) == 0 {
 				continue
 			}
-			cluster := resource.OutboundClusterName(port.Number, "", svc.Hostname)
 			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
 				Name:    model.JoinHostPort(svc.Hostname, port.Number),
 				Domains: domains,
-				Routes: []*routev3.Route{{
-					Name:      "default",
-					Match:     prefixMatch("/"),
-					Action:    &routev3.Route_Route{Route: withDefaultRetries(routeTo(cluster))},
-					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(svc.Hostname, port.Number) + "/*"},
-				}},
+				Routes: networking.HTTPRoutes(networking.RouteInput{
+					Snap:            snap,
+					VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
+					Service:         svc,
+					Port:            port,
+					ClientNamespace: v.Namespace,
+					Target:          networking.Envoy,
+				}),
 				IncludeRequestAttemptCount: true,
 			})
 		}
@@ -132,22 +132,4 @@ func routeTo(cluster string) *routev3.RouteAction {
 			GrpcTimeoutHeaderMax: durationpb.New(0),
 		},
 	}
-}
-
-// withDefaultRetries applies istiod's default retry policy: two retries on
-// connection failures and refused or cancelled streams, each on another
-// host.
-func withDefaultRetries(a *routev3.RouteAction) *routev3.RouteAction {
-	a.RetryPolicy = &routev3.RetryPolicy{
-		RetryOn:    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
-		NumRetries: wrapperspb.UInt32(2),
-		RetryHostPredicate: []*routev3.RetryPolicy_RetryHostPredicate{{
-			Name: "envoy.retry_host_predicates.previous_hosts",
-			ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{
-				TypedConfig: resource.Any(&previoushostsv3.PreviousHostsPredicate{}),
-			},
-		}},
-		HostSelectionRetryMaxAttempts: 5,
-	}
-	return a
 }
