@@ -31,8 +31,8 @@ test: ## Run every test: the module's (with the race detector), layering, then e
 	$(MAKE) e2e
 
 .PHONY: e2e
-e2e: ## Run the end-to-end tests (module e2e/).
-	cd e2e && go vet ./... && go test ./...
+e2e: ## Run the end-to-end tests (module e2e/; root and iproute2, peers built once into e2e/bin).
+	cd e2e && go vet ./... && go test -count=1 -timeout 60m ./...
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (pinned version) on both modules.

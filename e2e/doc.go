@@ -1,11 +1,24 @@
 // Package e2e holds pilotlight's end-to-end tests: pilotlight runs as a
-// subprocess next to real peers (kube-apiserver, istio-agent, gRPC and
-// Envoy clients) built from the Go module proxy, as described in
-// shared/TESTBED.md.
+// subprocess next to real peers (etcd, kube-apiserver,
+// kube-controller-manager; later istio-agent and Envoy-free gRPC clients)
+// built from the Go module proxy, as described in shared/TESTBED.md.
 //
 // It is a module of its own so that the peers' heavy dependency graphs
 // (k8s.io/kubernetes, istio.io/istio) never reach pilotlight's go.mod, and
-// nothing in pilotlight may import it. The tests themselves arrive with the
-// Kubernetes source; until then 'make e2e' only checks that this module
-// builds and vets.
+// nothing in pilotlight may import it. Each peer is built by a small tool
+// module under tools/ whose only job is that build.
+//
+// Layout:
+//
+//	framework/build      builds peers (cached in bin/ by tool go.sum hash), pilotlight and the backend
+//	framework/proc       subprocesses in their own process group, stopped at cleanup, logs on failure
+//	framework/cluster    etcd + kube-apiserver + kube-controller-manager, Istio CRDs, kubelet-like helpers
+//	framework/netns      a bridge and one network namespace per Pod, with addresses in 10.244.0.0/16
+//	framework/workload   a Pod: its namespace, its backend (cmd/e2e-backend) and its Pod object
+//	framework/pilotlight pilotlight as a subprocess with its own ServiceAccount token and RBAC
+//	framework/tcpproxy   a TCP link the test can cut, for API server outages
+//	kube/                the tests of the Kubernetes source against a real API server
+//
+// The tests need root and iproute2 (network namespaces); without them they
+// fail rather than skip, since CI has both. 'make e2e' runs them.
 package e2e
