@@ -11,6 +11,7 @@ import (
 	previousprioritiesv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/priority/previous_priorities/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -156,9 +157,7 @@ func buildAction(r *routev3.Route, rule *networkingv1alpha3.HTTPRoute, in RouteI
 			setRewrite(action, rule.GetRewrite())
 			action.RequestMirrorPolicies = mirrors(rule, in)
 		}
-		if hp := hashPolicy(in); hp != nil {
-			action.HashPolicy = hp
-		}
+		action.HashPolicy = routeHashPolicy(rule.GetRoute(), in)
 		r.Action = &routev3.Route_Route{Route: action}
 	default:
 		return false // A rule with neither route, redirect nor direct response (validation rejects it).
@@ -187,8 +186,13 @@ func perFilter(r *routev3.Route, name string, cfg *anypb.Any) {
 // destination's port, or the only port of its service, or the port the
 // request came in on.
 func destinationCluster(d *networkingv1alpha3.Destination, in RouteInput) string {
-	host := in.Snap.ResolveConfigHost(d.GetHost(), in.VirtualService.Namespace)
-	port := d.GetPort().GetNumber()
+	host, subset, port := destinationParts(d, in)
+	return resource.OutboundClusterName(port, subset, host)
+}
+
+func destinationParts(d *networkingv1alpha3.Destination, in RouteInput) (host, subset string, port uint32) {
+	host = in.Snap.ResolveConfigHost(d.GetHost(), in.VirtualService.Namespace)
+	port = d.GetPort().GetNumber()
 	if port == 0 {
 		if svc := in.Snap.Service(host); svc != nil && len(svc.Ports) == 1 {
 			port = svc.Ports[0].Number
@@ -196,7 +200,7 @@ func destinationCluster(d *networkingv1alpha3.Destination, in RouteInput) string
 			port = in.Port.Number
 		}
 	}
-	return resource.OutboundClusterName(port, d.GetSubset(), host)
+	return host, d.GetSubset(), port
 }
 
 // defaultRoute sends everything to the service. Envoy gets istiod's default
@@ -209,9 +213,7 @@ func defaultRoute(in RouteInput) *routev3.Route {
 		noTimeouts(action)
 		action.RetryPolicy = DefaultRetryPolicy()
 	}
-	if hp := hashPolicy(in); hp != nil {
-		action.HashPolicy = hp
-	}
+	action.HashPolicy = hashPolicy(in, in.Service.Hostname, "", in.Port.Number)
 	r := &routev3.Route{
 		Name:   "default",
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
@@ -455,15 +457,31 @@ func headerOptions(op *networkingv1alpha3.Headers_HeaderOperations) []*corev3.He
 	return out
 }
 
-// hashPolicy returns the consistent-hash key of the destination's
-// DestinationRule, which Envoy and gRPC read from the route.
-func hashPolicy(in RouteInput) []*routev3.RouteAction_HashPolicy {
-	dr := in.Snap.DestinationRuleFor(in.Service.Hostname, in.ClientNamespace)
+// hashPolicy returns the consistent-hash key that the DestinationRule
+// (and subset) of a destination sets, which Envoy and gRPC read from the
+// route rather than the cluster.
+func hashPolicy(in RouteInput, host, subset string, port uint32) []*routev3.RouteAction_HashPolicy {
+	dr := in.Snap.DestinationRuleFor(host, in.ClientNamespace)
 	if dr == nil {
 		return nil
 	}
-	policy := EffectivePolicy(model.AsDestinationRule(dr), "", in.Port.Number)
+	policy := EffectivePolicy(model.AsDestinationRule(dr), subset, port)
 	return HashPolicy(policy.GetLoadBalancer().GetConsistentHash(), in.Target)
+}
+
+// routeHashPolicy: a route has one hash policy, so destinations that hash
+// differently (or not at all) get none, as in Istio.
+func routeHashPolicy(dests []*networkingv1alpha3.HTTPRouteDestination, in RouteInput) []*routev3.RouteAction_HashPolicy {
+	var out []*routev3.RouteAction_HashPolicy
+	for i, d := range dests {
+		host, subset, port := destinationParts(d.GetDestination(), in)
+		hp := hashPolicy(in, host, subset, port)
+		if i > 0 && !proto.Equal(&routev3.RouteAction{HashPolicy: hp}, &routev3.RouteAction{HashPolicy: out}) {
+			return nil
+		}
+		out = hp
+	}
+	return out
 }
 
 // HashPolicy translates a consistentHash key.
