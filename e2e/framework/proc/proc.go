@@ -22,9 +22,9 @@ import (
 	"time"
 )
 
-// stopGrace is how long a process gets to exit after SIGTERM before the
-// whole group is killed.
-const stopGrace = 10 * time.Second
+// defaultStopGrace is how long a process gets to exit after SIGTERM
+// before the whole group is killed.
+const defaultStopGrace = 10 * time.Second
 
 // logTail is how many lines of a log a failed test shows.
 const logTail = 40
@@ -41,6 +41,9 @@ type Spec struct {
 	Env []string
 	// Dir is the working directory; the test's when empty.
 	Dir string
+	// StopGrace is how long Stop waits after SIGTERM before it kills the
+	// group; ten seconds when zero.
+	StopGrace time.Duration
 }
 
 // Process is a running (or exited) subprocess.
@@ -130,10 +133,14 @@ func (p *Process) Exited() (bool, error) {
 func (p *Process) Stop() {
 	p.stopOnce.Do(func() {
 		pgid := p.PID()
+		grace := p.Spec.StopGrace
+		if grace <= 0 {
+			grace = defaultStopGrace
+		}
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		select {
 		case <-p.done:
-		case <-time.After(stopGrace):
+		case <-time.After(grace):
 		}
 		// Whatever is left of the group (the leader, or children that
 		// ignored SIGTERM) goes now.
