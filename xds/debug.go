@@ -16,8 +16,17 @@ import (
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
+// SourcezPath serves the config source's health as a SourceStatus.
+const SourcezPath = "/debug/sourcez"
+
 // DebugHandler serves /ready and the /debug endpoints; debugapi defines
 // their JSON.
+//
+// /ready is 503 until the first snapshot is installed. After that it stays
+// 200 even when the config source has lost its source of truth: the server
+// still serves the last good state, and taking the replica out of its
+// Service would only move its proxies to replicas in the same situation,
+// or to none. The body then says the replica is degraded, and why.
 func (s *Server) DebugHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(debugapi.ReadyPath, func(w http.ResponseWriter, _ *http.Request) {
@@ -25,7 +34,14 @@ func (s *Server) DebugHandler() http.Handler {
 			http.Error(w, "no configuration yet", http.StatusServiceUnavailable)
 			return
 		}
+		if st := s.SourceStatus(); !st.Healthy {
+			fmt.Fprintf(w, "ready (degraded: %s)\n", st.Message)
+			return
+		}
 		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc(SourcezPath, func(w http.ResponseWriter, _ *http.Request) {
+		s.writeJSON(w, s.SourceStatus())
 	})
 	mux.HandleFunc(debugapi.SynczPath, func(w http.ResponseWriter, _ *http.Request) {
 		s.writeJSON(w, s.cache.Syncz())

@@ -41,6 +41,11 @@ type Options struct {
 	MaxStreamAgeGrace time.Duration
 	// Registry receives the server's metrics; nil registers nothing.
 	Registry prometheus.Registerer
+	// SourceHealth reports whether the config source can still reach its
+	// source of truth (the Kubernetes API server); nil means it always
+	// can. An unhealthy source does not make the server unready: it keeps
+	// serving the last good state, and /ready says it is degraded.
+	SourceHealth func() SourceStatus
 }
 
 // Server is pilotlight's ADS server.
@@ -54,6 +59,9 @@ type Server struct {
 	// ctx ends when Run returns; go-control-plane ends every stream then.
 	ctx  context.Context
 	stop context.CancelFunc
+	// started is when the server was built: a source without a health
+	// hook has been healthy since then.
+	started time.Time
 
 	mu       sync.Mutex
 	pending  *model.Snapshot
@@ -86,6 +94,7 @@ func NewServer(opts Options) *Server {
 		metrics: m,
 		cache:   newCache(log, m),
 		kick:    make(chan struct{}, 1),
+		started: time.Now(),
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	// go-control-plane logs routine protocol events (stale nonces) at
@@ -146,6 +155,24 @@ func (s *Server) Update(snap *model.Snapshot, problems []model.Problem) {
 
 // Ready reports whether a snapshot is installed and streams are served.
 func (s *Server) Ready() bool { return s.cache.Ready() }
+
+// SourceStatus is the health of the config source's link to its source of
+// truth, as /debug/sourcez shows it.
+type SourceStatus struct {
+	Healthy bool `json:"healthy"`
+	// Message says what is wrong; empty when healthy.
+	Message string `json:"message"`
+	// Since is when the current state began.
+	Since time.Time `json:"since"`
+}
+
+// SourceStatus returns the config source's health.
+func (s *Server) SourceStatus() SourceStatus {
+	if s.opts.SourceHealth == nil {
+		return SourceStatus{Healthy: true, Since: s.started}
+	}
+	return s.opts.SourceHealth()
+}
 
 // Problems returns the problems of the last Update.
 func (s *Server) Problems() []model.Problem {

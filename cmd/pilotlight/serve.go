@@ -20,7 +20,10 @@ import (
 	"google.golang.org/grpc"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/xds"
 )
 
@@ -40,11 +43,16 @@ type serveOptions struct {
 	debounceMax  time.Duration
 	maxStreamAge time.Duration
 	log          logOptions
+	kube         kubeOptions
+	// restConfig reaches the Kubernetes API server; nil with --config-dir.
+	restConfig *rest.Config
 }
 
-var errNoKubernetesSource = errors.New("--config-dir is required for now: without it pilotlight reads the mesh from " +
-	"the Kubernetes API, and that source arrives with the next release. Run it on a directory of Kubernetes " +
-	"and Istio YAML instead, e.g. --config-dir deploy/examples/bookstore")
+// configSource is where the mesh comes from: a directory or the
+// Kubernetes API server.
+type configSource interface {
+	Run(ctx context.Context, publish func(*model.Snapshot, []model.Problem)) error
+}
 
 func newServeCommand() *cobra.Command {
 	o := serveOptions{}
@@ -61,6 +69,14 @@ metrics, debug and profiling endpoints on --http-addr:
   /debug/problemz           input objects that could not be used
   /debug/pprof/             Go profiles
 
+  /debug/sourcez            whether the Kubernetes API server is reachable
+
+By default the mesh is read from the Kubernetes API server, through the
+in-cluster service account or --kubeconfig: Services, EndpointSlices, Pods,
+Namespaces, Nodes, the Istio CRDs and the mesh config in ConfigMap "istio"
+(key "mesh"). Nothing is served until every informer has listed. If the API
+server goes away, the last state stays served and /ready says "degraded".
+
 With --config-dir the mesh is a directory of ordinary Kubernetes and
 Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...), reloaded
 when it changes.`,
@@ -70,7 +86,7 @@ when it changes.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.configDir, "config-dir", "", "serve the mesh described by the YAML files in DIR")
+	f.StringVar(&o.configDir, "config-dir", "", "serve the mesh described by the YAML files in DIR instead of a cluster's")
 	f.StringVar(&o.meshConfig, "mesh-config", "", "Istio MeshConfig YAML file (default: Istio's defaults)")
 	f.StringVar(&o.domainSuffix, "domain-suffix", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&o.grpcAddr, "grpc-addr", ":15010", "address of the plaintext xDS (ADS) server")
@@ -79,14 +95,22 @@ when it changes.`,
 	f.DurationVar(&o.debounceMax, "debounce-max", xds.DefaultDebounceMax, "longest a stream of changes may delay a push")
 	f.DurationVar(&o.maxStreamAge, "max-stream-age", xds.DefaultMaxStreamAge, "connection lifetime before a client is sent elsewhere, so load rebalances across replicas")
 	o.log.addFlags(f)
+	o.kube.addFlags(f)
 	return cmd
 }
 
 // runServe checks the flags, opens the listeners and serves until ctx ends
 // or SIGINT/SIGTERM arrives.
 func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) error {
+	if o.configDir != "" && o.kube.kubeconfig != "" {
+		return errors.New("--config-dir and --kubeconfig exclude each other: serve either a directory or a cluster")
+	}
 	if o.configDir == "" {
-		return errNoKubernetesSource
+		cfg, err := o.kube.restConfig()
+		if err != nil {
+			return err
+		}
+		o.restConfig = cfg
 	}
 	log, err := o.log.build(stderr)
 	if err != nil {
@@ -119,16 +143,34 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	srv := xds.NewServer(xds.Options{
+	xdsOpts := xds.Options{
 		Logger:       log,
 		Debounce:     o.debounce,
 		DebounceMax:  o.debounceMax,
 		MaxStreamAge: o.maxStreamAge,
 		Registry:     reg,
-	})
+	}
+	var source configSource
+	if o.configDir != "" {
+		source = file.New(o.configDir, file.Options{Logger: log, Mesh: mesh, DomainSuffix: o.domainSuffix})
+	} else {
+		// A --mesh-config file wins over the ConfigMap.
+		if o.meshConfig == "" {
+			mesh = nil
+		}
+		ks, err := newKubeSource(o.restConfig, o, log, mesh, reg)
+		if err != nil {
+			return err
+		}
+		source, xdsOpts.SourceHealth = ks, sourceHealth(ks)
+		log.Info("reading the mesh from the Kubernetes API server",
+			zap.String("host", o.restConfig.Host),
+			zap.Strings("watch_namespaces", o.kube.watchNamespaces),
+			zap.Bool("mesh_configmap", mesh == nil))
+	}
+	srv := xds.NewServer(xdsOpts)
 	grpcServer := grpc.NewServer(srv.ServerOptions()...)
 	srv.Register(grpcServer)
-	source := file.New(o.configDir, file.Options{Logger: log, Mesh: mesh, DomainSuffix: o.domainSuffix})
 	httpServer := &http.Server{
 		Handler:           httpHandler(srv.DebugHandler(), reg),
 		ReadHeaderTimeout: 10 * time.Second,

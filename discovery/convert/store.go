@@ -87,25 +87,38 @@ func (s *Store) Len() int {
 // cluster.local). The result depends only on the stored objects, never on
 // map order, so equal stores give equal Snapshot versions.
 func (s *Store) Build(mesh *meshv1alpha1.MeshConfig, domainSuffix string) *model.Snapshot {
+	return s.BuildSelected(mesh, domainSuffix, nil)
+}
+
+// BuildSelected is Build over the stored objects that include accepts; a
+// nil include accepts all. The Kubernetes source uses it to leave out the
+// namespaces its discovery selectors do not match, and kinds whose
+// informers are still listing, without removing them from the Store: a
+// namespace that is selected again, or a list that completes, then needs
+// no new events. include is called with the Store's read lock held and
+// must not call back into the Store.
+func (s *Store) BuildSelected(mesh *meshv1alpha1.MeshConfig, domainSuffix string, include func(Key) bool) *model.Snapshot {
 	if domainSuffix == "" {
 		domainSuffix = DefaultDomainSuffix
 	}
 	b := model.NewBuilder()
 	b.SetMesh(mesh)
-	s.convert(b, domainSuffix)
+	s.convert(b, domainSuffix, include)
 	// Indexing and hashing happen outside the lock: they read only what
 	// the builder now owns, and informer events need not wait for them.
 	return b.Build()
 }
 
 // convert adds every stored object, converted, to the builder.
-func (s *Store) convert(b *model.Builder, domainSuffix string) {
+func (s *Store) convert(b *model.Builder, domainSuffix string, include func(Key) bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 
 	keys := make([]Key, 0, len(s.objects))
 	for k := range s.objects {
-		keys = append(keys, k)
+		if include == nil || include(k) {
+			keys = append(keys, k)
+		}
 	}
 	slices.SortFunc(keys, compareKeys)
 
