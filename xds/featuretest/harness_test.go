@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/xds"
 
 	"github.com/pilotlight/pilotlight/discovery/file"
@@ -94,13 +96,14 @@ func grpcBootstrap(t *testing.T, xdsAddr, pod, ns, ip string) []byte {
 }
 
 // xdsClient dials target through pilotlight with grpc-go's xDS resolver.
-func xdsClient(t *testing.T, p *pilotlight, ns, target string) testgrpc.TestServiceClient {
+func xdsClient(t *testing.T, p *pilotlight, ns, target string, opts ...grpc.DialOption) testgrpc.TestServiceClient {
 	t.Helper()
 	builder, err := xds.NewXDSResolverWithConfigForTesting(grpcBootstrap(t, p.addr, "client", ns, "127.0.0.100"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := grpc.NewClient("xds:///"+target, grpc.WithResolvers(builder), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	opts = append(opts, grpc.WithResolvers(builder), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient("xds:///"+target, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +111,23 @@ func xdsClient(t *testing.T, p *pilotlight, ns, target string) testgrpc.TestServ
 	return testgrpc.NewTestServiceClient(cc)
 }
 
-// backend is a gRPC server that answers UnaryCall with its name.
+// backend is a gRPC server that answers UnaryCall with its name, after
+// running its behaviour, if any (to fail, stall or count calls).
 type backend struct {
 	testgrpc.UnimplementedTestServiceServer
 	name string
-	addr *net.TCPAddr
+	// version is the pod's version label (v1, v2...); empty for none.
+	version string
+	addr    *net.TCPAddr
+	behave  func(ctx context.Context) error
 }
 
-func (b *backend) UnaryCall(context.Context, *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+func (b *backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
+	if b.behave != nil {
+		if err := b.behave(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return &testgrpc.SimpleResponse{Hostname: b.name}, nil
 }
 
@@ -135,10 +147,27 @@ func startBackend(t *testing.T, name, ip string) *backend {
 }
 
 // endpointSlices renders one EndpointSlice per backend (each backend has
-// its own port) for service svc in ns.
+// its own port) for service svc in ns, and for versioned backends the Pod
+// whose labels (app, version) DestinationRule subsets select.
 func endpointSlices(svc, ns, portName string, backends ...*backend) string {
 	var docs []string
 	for _, b := range backends {
+		targetRef := ""
+		if b.version != "" {
+			targetRef = fmt.Sprintf("  targetRef: {kind: Pod, name: %s, namespace: %s}\n", b.name, ns)
+			docs = append(docs, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+  namespace: %s
+  labels: {app: %s, version: %s}
+spec:
+  containers: [{name: app, image: app}]
+status:
+  phase: Running
+  podIP: %s
+`, b.name, ns, svc, b.version, b.addr.IP))
+		}
 		docs = append(docs, fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
@@ -153,7 +182,7 @@ ports:
 endpoints:
 - addresses: [%s]
   conditions: {ready: true}
-`, svc, b.name, ns, svc, portName, b.addr.Port, b.addr.IP))
+%s`, svc, b.name, ns, svc, portName, b.addr.Port, b.addr.IP, targetRef))
 	}
 	return strings.Join(docs, "---\n")
 }
@@ -162,18 +191,32 @@ endpoints:
 // count under "error: CODE".
 func observe(t *testing.T, c testgrpc.TestServiceClient, n int) map[string]int {
 	t.Helper()
+	return observeWith(t, c, n, nil)
+}
+
+// observeWith is observe with request headers (gRPC metadata).
+func observeWith(t *testing.T, c testgrpc.TestServiceClient, n int, md metadata.MD) map[string]int {
+	t.Helper()
 	seen := map[string]int{}
 	for range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		resp, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{})
-		cancel()
-		if err != nil {
-			seen["error: "+strings.SplitN(err.Error(), ":", 3)[1]]++
-			continue
-		}
-		seen[resp.GetHostname()]++
+		seen[call(c, md)]++
 	}
 	return seen
+}
+
+// call makes one call and names its outcome: the backend, or
+// "error: CODE".
+func call(c testgrpc.TestServiceClient, md metadata.MD) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if md != nil {
+		ctx = metadata.NewOutgoingContext(ctx, md)
+	}
+	resp, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{})
+	if err != nil {
+		return "error: " + status.Code(err).String()
+	}
+	return resp.GetHostname()
 }
 
 // eventually polls cond until it holds or the generous deadline passes,
