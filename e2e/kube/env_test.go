@@ -52,10 +52,10 @@ func binaries(t testing.TB) (build.Layout, build.Binaries) {
 	return layout, bins
 }
 
-// pilotlight builds pilotlight from the checkout, once per test process.
+// pilotlightBinary builds pilotlight from the checkout, once per test process.
 // It is separate from the peers so that the test bed's own tests run even
 // while pilotlight does not build.
-func pilotlight(t testing.TB) string {
+func pilotlightBinary(t testing.TB) string {
 	t.Helper()
 	l, _ := binaries(t)
 	pilotlightOnce.Do(func() {

@@ -30,13 +30,29 @@ func (i *Instance) Metrics() (Metrics, error) {
 // labels include the given ones (name, value pairs). A metric that does
 // not exist yet sums to zero: counters with labels appear on first use.
 func (m Metrics) Sum(name string, labels ...string) float64 {
+	return m.SumWhere(name, func(l map[string]string) bool {
+		for k := 0; k+1 < len(labels); k += 2 {
+			if l[labels[k]] != labels[k+1] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// SumWhere adds up the series of a counter or gauge whose labels match.
+func (m Metrics) SumWhere(name string, match func(labels map[string]string) bool) float64 {
 	fam, ok := m[name]
 	if !ok {
 		return 0
 	}
 	var sum float64
 	for _, s := range fam.GetMetric() {
-		if !hasLabels(s, labels) {
+		labels := map[string]string{}
+		for _, l := range s.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if !match(labels) {
 			continue
 		}
 		switch {
@@ -49,20 +65,4 @@ func (m Metrics) Sum(name string, labels ...string) float64 {
 		}
 	}
 	return sum
-}
-
-func hasLabels(s *dto.Metric, labels []string) bool {
-	for k := 0; k+1 < len(labels); k += 2 {
-		found := false
-		for _, l := range s.GetLabel() {
-			if l.GetName() == labels[k] && l.GetValue() == labels[k+1] {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }

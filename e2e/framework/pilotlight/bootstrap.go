@@ -1,0 +1,41 @@
+package pilotlight
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"testing"
+)
+
+// Workload identifies the proxy a bootstrap is for.
+type Workload struct {
+	// IP, Pod and Namespace make Istio's node id
+	// sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local.
+	IP, Pod, Namespace string
+	Region, Zone       string
+}
+
+// NodeID is the workload's Istio node id.
+func (w Workload) NodeID() string {
+	return fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", w.IP, w.Pod, w.Namespace, w.Namespace)
+}
+
+// GRPCBootstrap returns the gRPC xDS bootstrap that 'pilotlight bootstrap
+// --grpc' writes for the workload, pointing at this instance: the real
+// command, so the tests exercise what users run.
+func (i *Instance) GRPCBootstrap(t testing.TB, w Workload) []byte {
+	t.Helper()
+	cmd := exec.Command(i.bin, "bootstrap", "--grpc",
+		"--xds", i.GRPCAddr,
+		"--node", w.NodeID(),
+		"--region", w.Region,
+		"--zone", w.Zone,
+	)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pilotlight bootstrap: %v: %s", err, stderr.String())
+	}
+	return out
+}
