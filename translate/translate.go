@@ -87,9 +87,16 @@ func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []stri
 // rule the client's namespace sees): then every namespace sees the same
 // load assignments. Because the generator is handed the narrowed view,
 // the narrowed key stays complete by construction.
-func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) model.OutboundView {
+// narrowed says whether the result differs from v.
+func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) (scoped model.OutboundView, narrowed bool) {
 	if typeURL == resource.EndpointType && !snap.HasSubsets() {
-		return model.OutboundView{Flavor: v.Flavor}
+		return SharedEndpointsView(v), true
 	}
-	return v
+	return v, false
+}
+
+// SharedEndpointsView is the view endpoint assignments are generated for
+// when every namespace shares them.
+func SharedEndpointsView(v model.OutboundView) model.OutboundView {
+	return model.OutboundView{Flavor: v.Flavor}
 }

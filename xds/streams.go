@@ -36,13 +36,11 @@ type proxyStream struct {
 	ov     model.OutboundView
 	iv     model.InboundView
 	outKey string
-	// sharedEDS is the outbound view narrowed to what endpoint
-	// assignments depend on when translate.OutboundScope narrows it, and
-	// edsKey its key, shared by every namespace.
-	sharedEDS model.OutboundView
-	edsKey    string
-	inKey     string
-	gen       translate.Generator
+	// edsKey is the key of the outbound view narrowed by
+	// translate.OutboundScope for endpoints, shared by every namespace.
+	edsKey string
+	inKey  string
+	gen    translate.Generator
 
 	// pendingReq is the last request seen on the stream that has not
 	// reached CreateWatch yet (guarded by Cache.mu).
@@ -227,8 +225,7 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	}
 	st.node, st.proxy, st.ov, st.iv, st.gen = node, p, ov, iv, gen
 	st.outKey, st.inKey = ov.Key(), iv.Key()
-	st.sharedEDS = model.OutboundView{Flavor: ov.Flavor}
-	st.edsKey = st.sharedEDS.Key()
+	st.edsKey = translate.SharedEndpointsView(ov).Key()
 	c.viewRefs[st.outKey]++
 	c.viewRefs[st.edsKey]++
 	c.viewRefs[st.inKey]++

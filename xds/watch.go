@@ -300,15 +300,13 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 // entry returns the outbound or inbound set of a stream's view.
 func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound bool, name string) (*entry, bool) {
 	key := entryKey{view: st.inKey, typeURL: typeURL, name: name}
-	ov := translate.OutboundScope(g.snap, st.ov, typeURL)
+	ov, narrowed := translate.OutboundScope(g.snap, st.ov, typeURL)
 	if outbound {
-		switch ov {
-		case st.ov:
-			key.view = st.outKey
-		case st.sharedEDS:
+		key.view = st.outKey
+		if narrowed {
+			// The only narrowing there is: endpoints shared by every
+			// namespace, keyed once per stream.
 			key.view = st.edsKey
-		default:
-			key.view = ov.Key()
 		}
 	}
 	return g.get(key, func(e *entry) {

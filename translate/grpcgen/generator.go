@@ -18,9 +18,7 @@ import (
 	"strconv"
 	"strings"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -136,28 +134,6 @@ func (Generator) InboundNamed(snap *model.Snapshot, v model.InboundView, typeURL
 		return resource.Resource{}, false
 	}
 	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port))}, true
-}
-
-func cluster(name string, svc *model.Service, port model.Port) *clusterv3.Cluster {
-	c := &clusterv3.Cluster{Name: name, LbPolicy: clusterv3.Cluster_ROUND_ROBIN}
-	if svc.Resolution == model.DNSLB {
-		// gRPC resolves DNS clusters itself: LOGICAL_DNS with one address.
-		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
-		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
-			ClusterName: name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
-				HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
-					Address: eds.SocketAddress(svc.ExternalName, port.Number),
-				}},
-			}}}},
-		}
-		return c
-	}
-	// Headless services balance across their pods too: a gRPC client
-	// needs no original-destination trick to reach them.
-	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
-	c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: resource.ADS(), ServiceName: name}
-	return c
 }
 
 // routeConfig: one route table per service port, with the routes of the

@@ -29,6 +29,10 @@ const (
 type OutboundView struct {
 	Flavor    Flavor
 	Namespace string
+	// Labels are set for gateways only: Gateways select the router
+	// proxies they configure by label. Sidecars in a namespace share their
+	// outbound config, so their labels stay out of the view.
+	Labels map[string]string
 }
 
 // InboundView is everything the inbound half of a proxy's config may depend
@@ -52,7 +56,11 @@ func (v InboundView) Key() string { return "in:" + hashView(v) }
 func ViewsOf(p *Proxy) (OutboundView, InboundView) {
 	f := FlavorOf(p)
 	ips := slices.Clone(p.IPAddresses)
-	return OutboundView{Flavor: f, Namespace: p.Namespace},
+	ov := OutboundView{Flavor: f, Namespace: p.Namespace}
+	if f == FlavorRouter {
+		ov.Labels = p.Labels
+	}
+	return ov,
 		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount}
 }
 
