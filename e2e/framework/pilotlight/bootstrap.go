@@ -2,9 +2,13 @@ package pilotlight
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // Workload identifies the proxy a bootstrap is for.
@@ -38,4 +42,22 @@ func (i *Instance) GRPCBootstrap(t testing.TB, w Workload) []byte {
 		t.Fatalf("pilotlight bootstrap: %v: %s", err, stderr.String())
 	}
 	return out
+}
+
+// Node is the xDS node of the workload's gRPC bootstrap, for pilotlight's
+// own ADS client (xds/client), so that it presents itself exactly as the
+// grpc-go client of the same workload does.
+func (i *Instance) Node(t testing.TB, w Workload) *corev3.Node {
+	t.Helper()
+	var boot struct {
+		Node json.RawMessage `json:"node"`
+	}
+	if err := json.Unmarshal(i.GRPCBootstrap(t, w), &boot); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+	node := &corev3.Node{}
+	if err := protojson.Unmarshal(boot.Node, node); err != nil {
+		t.Fatalf("bootstrap node: %v", err)
+	}
+	return node
 }
