@@ -82,14 +82,14 @@ func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []stri
 
 // OutboundScope narrows an outbound view to what the generators read for
 // one type, so that proxies whose views differ only in what that type
-// ignores share it. Endpoints depend on the flavour alone unless some
-// DestinationRule defines subsets (a subset's endpoints depend on which
-// rule the client's namespace sees): then every namespace sees the same
-// load assignments. Because the generator is handed the narrowed view,
+// ignores share it. Endpoints depend on the flavour alone — every
+// namespace sees the same load assignments — unless some DestinationRule
+// defines subsets (a subset's endpoints depend on which rule the client's
+// namespace sees) or some service is not exported everywhere. Because the generator is handed the narrowed view,
 // the narrowed key stays complete by construction.
 // narrowed says whether the result differs from v.
 func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) (scoped model.OutboundView, narrowed bool) {
-	if typeURL == resource.EndpointType && !snap.HasSubsets() {
+	if typeURL == resource.EndpointType && !snap.HasSubsets() && !snap.RestrictsVisibility() {
 		return SharedEndpointsView(v), true
 	}
 	return v, false

@@ -35,8 +35,12 @@ type Generator struct{}
 // Outbound returns the clusters, route tables and endpoints of every
 // service port. Client listeners exist only by name (OutboundNamed).
 func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL string) []resource.Resource {
+	services := snap.ServicesFor(v.Namespace)
+	if typeURL == resource.EndpointType {
+		services = snap.ExportedTo(v.Namespace)
+	}
 	var out []resource.Resource
-	for _, svc := range snap.Services() {
+	for _, svc := range services {
 		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
@@ -87,7 +91,7 @@ func (Generator) OutboundNamed(snap *model.Snapshot, v model.OutboundView, typeU
 		host, portStr = name, ""
 	}
 	svc := snap.ResolveHost(host, v.Namespace)
-	if svc == nil {
+	if svc == nil || !snap.InScope(svc, v.Namespace) {
 		return resource.Resource{}, false
 	}
 	var port model.Port

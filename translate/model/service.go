@@ -64,6 +64,9 @@ type Service struct {
 	Selector map[string]string
 	// MeshExternal marks services outside the mesh (no mTLS, no inbound).
 	MeshExternal bool
+	// ExportTo lists the namespaces that may see the service ("*" all,
+	// "." its own); empty means all, as Istio's default.
+	ExportTo []string
 }
 
 // Key identifies a service in a Snapshot: its hostname.

@@ -37,6 +37,7 @@ type Snapshot struct {
 	suffix      string // cluster domain, e.g. cluster.local
 	hostIndex   map[Kind]*hostIndex
 	hasSubsets  bool
+	anyExportTo bool // some service is not exported everywhere
 
 	// Content hashes per item, for Diff.
 	serviceHash  map[string]uint64
@@ -215,6 +216,9 @@ func (b *Builder) Build() *Snapshot {
 		KindDestinationRule: s.indexHosts(s.configs[KindDestinationRule], func(c *Config) []string {
 			return []string{AsDestinationRule(c).GetHost()}
 		}),
+	}
+	for _, svc := range s.services {
+		s.anyExportTo = s.anyExportTo || len(svc.ExportTo) > 0
 	}
 	for _, c := range s.configs[KindDestinationRule] {
 		s.hasSubsets = s.hasSubsets || len(AsDestinationRule(c).GetSubsets()) > 0

@@ -32,7 +32,7 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 		out = append(out, resource.Resource{Name: resource.InboundPassthroughCluster,
 			Message: passthroughCluster(resource.InboundPassthroughCluster, timeout, true)})
 	}
-	for _, svc := range snap.Services() {
+	for _, svc := range snap.ServicesFor(v.Namespace) {
 		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
@@ -192,7 +192,7 @@ func inboundClusters(snap *model.Snapshot, v model.InboundView) []resource.Resou
 // subsets included.
 func outboundEndpoints(snap *model.Snapshot, v model.OutboundView) []resource.Resource {
 	var out []resource.Resource
-	for _, svc := range snap.Services() {
+	for _, svc := range snap.ExportedTo(v.Namespace) {
 		if svc.Resolution != model.ClientSideLB {
 			continue
 		}

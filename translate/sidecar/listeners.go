@@ -45,14 +45,14 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 		}
 	}
 	// HTTP first, so that it claims the wildcard listeners.
-	for _, svc := range snap.Services() {
+	for _, svc := range snap.ServicesFor(v.Namespace) {
 		for _, port := range svc.Ports {
 			if port.Protocol.IsHTTP() {
 				add(wildcardIP, port.Number, httpOutboundChain(port.Number))
 			}
 		}
 	}
-	for _, svc := range snap.Services() {
+	for _, svc := range snap.ServicesFor(v.Namespace) {
 		for _, port := range svc.Ports {
 			if !port.Protocol.IsTCP() {
 				continue

@@ -22,7 +22,7 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 	byPort := map[uint32]*routev3.RouteConfiguration{}
 	used := map[uint32]map[string]bool{}
 	var ports []uint32
-	for _, svc := range snap.Services() {
+	for _, svc := range snap.ServicesFor(v.Namespace) {
 		for _, port := range svc.Ports {
 			if !port.Protocol.IsHTTP() {
 				continue
