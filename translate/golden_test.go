@@ -9,15 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
 	"github.com/pilotlight/pilotlight/discovery/file"
@@ -121,14 +117,14 @@ func renderCase(t *testing.T, dir string) map[string][]byte {
 		return rs
 	}
 	listeners := gen(resource.ListenerType, c.Listeners)
-	routes := gen(resource.RouteType, routeNames(listeners))
+	routes := gen(resource.RouteType, resource.RouteNames(messages(listeners)))
 	var clusters []translate.Resource
 	if proxy.Proxyless() {
-		clusters = gen(resource.ClusterType, clusterNames(routes))
+		clusters = gen(resource.ClusterType, resource.ClusterNames(messages(routes)))
 	} else {
 		clusters = gen(resource.ClusterType, nil)
 	}
-	endpoints := gen(resource.EndpointType, edsNames(clusters))
+	endpoints := gen(resource.EndpointType, resource.EDSNames(messages(clusters)))
 	if proxy.Proxyless() {
 		for _, n := range c.Listeners {
 			if !slices.ContainsFunc(listeners, func(r translate.Resource) bool { return r.Name == n }) {
@@ -173,61 +169,12 @@ func loadMesh(t *testing.T, dir string, c goldenCase) *model.Snapshot {
 	return snap
 }
 
-// routeNames are the route tables the listeners refer to over RDS.
-func routeNames(listeners []translate.Resource) []string {
-	var names []string
-	addHCM := func(a *anypb.Any) {
-		hcm := &hcmv3.HttpConnectionManager{}
-		if a.MessageIs(hcm) && a.UnmarshalTo(hcm) == nil && hcm.GetRds() != nil {
-			names = append(names, hcm.GetRds().GetRouteConfigName())
-		}
+func messages(rs []translate.Resource) []proto.Message {
+	out := make([]proto.Message, len(rs))
+	for i, r := range rs {
+		out[i] = r.Message
 	}
-	for _, r := range listeners {
-		l := r.Message.(*listenerv3.Listener)
-		if api := l.GetApiListener().GetApiListener(); api != nil {
-			addHCM(api)
-		}
-		for _, fc := range l.GetFilterChains() {
-			for _, f := range fc.GetFilters() {
-				addHCM(f.GetTypedConfig())
-			}
-		}
-	}
-	return slices.Compact(slices.Sorted(slices.Values(names)))
-}
-
-// clusterNames are the clusters the routes send to.
-func clusterNames(routes []translate.Resource) []string {
-	var names []string
-	for _, r := range routes {
-		for _, vh := range r.Message.(*routev3.RouteConfiguration).GetVirtualHosts() {
-			for _, rt := range vh.GetRoutes() {
-				if c := rt.GetRoute().GetCluster(); c != "" {
-					names = append(names, c)
-				}
-				for _, wc := range rt.GetRoute().GetWeightedClusters().GetClusters() {
-					names = append(names, wc.GetName())
-				}
-			}
-		}
-	}
-	return slices.Compact(slices.Sorted(slices.Values(names)))
-}
-
-// edsNames are the load assignments EDS clusters ask for.
-func edsNames(clusters []translate.Resource) []string {
-	var names []string
-	for _, r := range clusters {
-		c := r.Message.(*clusterv3.Cluster)
-		if c.GetType() == clusterv3.Cluster_EDS {
-			n := c.GetEdsClusterConfig().GetServiceName()
-			if n == "" {
-				n = c.GetName()
-			}
-			names = append(names, n)
-		}
-	}
-	return slices.Compact(slices.Sorted(slices.Values(names)))
+	return out
 }
 
 // toYAML renders resources as a YAML list of protojson objects, so a

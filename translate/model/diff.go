@@ -10,19 +10,21 @@ type Diff struct {
 	Services   map[string]struct{}
 	Endpoints  map[string]struct{}
 	Configs    map[ConfigKey]struct{}
+	// Credentials are TLS credentials (Secrets) whose bytes changed.
+	Credentials map[CredentialKey]struct{}
 }
 
 // Empty reports whether nothing changed.
 func (d Diff) Empty() bool {
 	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
-		len(d.Endpoints) == 0 && len(d.Configs) == 0
+		len(d.Endpoints) == 0 && len(d.Configs) == 0 && len(d.Credentials) == 0
 }
 
 // EndpointsOnly reports whether the only changes are endpoint changes, which
 // need an EDS push and nothing else.
 func (d Diff) EndpointsOnly() bool {
 	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
-		len(d.Configs) == 0 && len(d.Endpoints) > 0
+		len(d.Configs) == 0 && len(d.Credentials) == 0 && len(d.Endpoints) > 0
 }
 
 // DiffSnapshots compares two snapshots by their per-item content hashes. A
@@ -32,11 +34,12 @@ func DiffSnapshots(old, cur *Snapshot) Diff {
 		return Diff{Full: true}
 	}
 	return Diff{
-		Mesh:       old.meshHash != cur.meshHash,
-		Namespaces: changedKeys(old.nsHash, cur.nsHash),
-		Services:   changedKeys(old.serviceHash, cur.serviceHash),
-		Endpoints:  changedKeys(old.endpointHash, cur.endpointHash),
-		Configs:    changedKeys(old.configHash, cur.configHash),
+		Mesh:        old.meshHash != cur.meshHash,
+		Namespaces:  changedKeys(old.nsHash, cur.nsHash),
+		Services:    changedKeys(old.serviceHash, cur.serviceHash),
+		Endpoints:   changedKeys(old.endpointHash, cur.endpointHash),
+		Configs:     changedKeys(old.configHash, cur.configHash),
+		Credentials: changedKeys(old.credHash, cur.credHash),
 	}
 }
 

@@ -10,13 +10,23 @@ type Resolution int
 
 const (
 	// ClientSideLB: the control plane sends endpoints (EDS) and the proxy
-	// balances across them. Ordinary ClusterIP services.
+	// balances across them. ClusterIP services and ServiceEntries with
+	// resolution STATIC.
 	ClientSideLB Resolution = iota
 	// Passthrough: the proxy forwards to the address the caller dialled.
-	// Headless services.
+	// Headless services and ServiceEntries with resolution NONE.
 	Passthrough
-	// DNSLB: the proxy resolves a DNS name itself. ExternalName services.
+	// DNSLB: the proxy resolves DNS names itself and balances across every
+	// address they return. ExternalName services (the name is
+	// ExternalName) and ServiceEntries with resolution DNS (the names are
+	// the addresses of the service's endpoints, which may be host names or
+	// IPs).
 	DNSLB
+	// DNSRoundRobin: the proxy resolves one DNS name itself and connects
+	// to the first address it returns, keeping connections across record
+	// changes. ServiceEntries with resolution DNS_ROUND_ROBIN; the name is
+	// the address of the service's first endpoint for the port.
+	DNSRoundRobin
 )
 
 func (r Resolution) String() string {
@@ -27,8 +37,33 @@ func (r Resolution) String() string {
 		return "Passthrough"
 	case DNSLB:
 		return "DNS"
+	case DNSRoundRobin:
+		return "DNSRoundRobin"
 	}
 	return fmt.Sprintf("Resolution(%d)", int(r))
+}
+
+// Origin says which kind of object declared a service. Generators need it
+// where the two kinds mean different things under one Resolution: a
+// headless Service has endpoints a proxyless client can balance over, a
+// ServiceEntry with resolution NONE names only addresses to pass through.
+type Origin int
+
+const (
+	// FromKubernetes: a Kubernetes Service.
+	FromKubernetes Origin = iota
+	// FromServiceEntry: one host of an Istio ServiceEntry.
+	FromServiceEntry
+)
+
+func (o Origin) String() string {
+	switch o {
+	case FromKubernetes:
+		return "Kubernetes"
+	case FromServiceEntry:
+		return "ServiceEntry"
+	}
+	return fmt.Sprintf("Origin(%d)", int(o))
 }
 
 // Port is one port of a service.
@@ -39,34 +74,50 @@ type Port struct {
 	Number uint32
 	// Protocol is the detected application protocol.
 	Protocol Protocol
+	// TargetPort is, for a Passthrough ServiceEntry, the port the proxy
+	// connects to instead of the one the caller dialled; 0 keeps the
+	// dialled port. Every other resolution carries target ports on the
+	// endpoints instead.
+	TargetPort uint32
 }
 
-// Service is a named, addressable set of workloads: a Kubernetes Service
-// today, a ServiceEntry later.
+// Service is a named, addressable set of workloads: a Kubernetes Service,
+// or one host of a ServiceEntry.
 type Service struct {
 	// Hostname is the fully qualified name, e.g. reviews.bookstore.svc.cluster.local.
 	Hostname string
 	// Name and Namespace of the object that declared the service.
 	Name      string
 	Namespace string
-	// Addresses are the virtual IPs (ClusterIPs); empty for headless services.
+	// Addresses are the virtual IPs (ClusterIPs, or a ServiceEntry's IP
+	// addresses); empty for headless services.
 	Addresses []string
+	// CIDRs are the address ranges of a ServiceEntry (addresses written as
+	// prefixes shorter than a host), such as 10.1.0.0/16: traffic to any
+	// address in them on a service port belongs to the service. Only TCP
+	// listeners can match them; HTTP is routed by Host header.
+	CIDRs []string
 	// Ports in declaration order.
 	Ports []Port
 	// Resolution selects EDS, passthrough or DNS.
 	Resolution Resolution
-	// ExternalName is the DNS target of an ExternalName service.
+	// ExternalName is the DNS target of an ExternalName service. DNS
+	// ServiceEntries leave it empty: their names are their endpoints'
+	// addresses.
 	ExternalName string
 	// Labels of the service object.
 	Labels map[string]string
-	// Selector picks the pods behind the service; nil when the service has
-	// hand-written endpoints.
+	// Selector picks the pods (and WorkloadEntries) behind the service: a
+	// Service's selector or a ServiceEntry's workloadSelector; nil when the
+	// service has hand-written endpoints.
 	Selector map[string]string
 	// MeshExternal marks services outside the mesh (no mTLS, no inbound).
 	MeshExternal bool
 	// ExportTo lists the namespaces that may see the service ("*" all,
 	// "." its own); empty means all, as Istio's default.
 	ExportTo []string
+	// Origin is the kind of object that declared the service.
+	Origin Origin
 }
 
 // Key identifies a service in a Snapshot: its hostname.
@@ -152,10 +203,11 @@ type Endpoint struct {
 	// endpoint serves.
 	ServiceHostname string
 	ServicePortName string
-	// Address is the workload IP; Port the port it listens on (the target port).
+	// Address is the workload IP, or for a DNS ServiceEntry a host name
+	// the proxy resolves; Port the port it listens on (the target port).
 	Address string
 	Port    uint32
-	// Labels of the workload (the Pod's labels).
+	// Labels of the workload (the Pod's or WorkloadEntry's labels).
 	Labels map[string]string
 	// ServiceAccount of the workload, in Kubernetes form (name only).
 	ServiceAccount string

@@ -38,6 +38,7 @@ type Snapshot struct {
 	hostIndex   map[Kind]*hostIndex
 	hasSubsets  bool
 	anyExportTo bool // some service is not exported everywhere
+	credentials map[CredentialKey]*Credential
 
 	// Content hashes per item, for Diff.
 	serviceHash  map[string]uint64
@@ -45,6 +46,7 @@ type Snapshot struct {
 	configHash   map[ConfigKey]uint64
 	nsHash       map[string]uint64
 	meshHash     uint64
+	credHash     map[CredentialKey]uint64
 }
 
 // Mesh returns the mesh settings. Never nil.
@@ -113,16 +115,19 @@ type Builder struct {
 	services   map[string]*Service
 	endpoints  map[string][]*Endpoint
 	configs    map[ConfigKey]*Config
+	// credentials are TLS credentials from Secrets (credential.go).
+	credentials map[CredentialKey]*Credential
 }
 
 // NewBuilder returns an empty builder with default mesh settings.
 func NewBuilder() *Builder {
 	return &Builder{
-		mesh:       DefaultMeshConfig(),
-		namespaces: map[string]*Namespace{},
-		services:   map[string]*Service{},
-		endpoints:  map[string][]*Endpoint{},
-		configs:    map[ConfigKey]*Config{},
+		mesh:        DefaultMeshConfig(),
+		namespaces:  map[string]*Namespace{},
+		services:    map[string]*Service{},
+		endpoints:   map[string][]*Endpoint{},
+		configs:     map[ConfigKey]*Config{},
+		credentials: map[CredentialKey]*Credential{},
 	}
 }
 
@@ -166,8 +171,13 @@ func (b *Builder) Build() *Snapshot {
 		endpointHash: make(map[string]uint64, len(b.endpoints)),
 		configHash:   make(map[ConfigKey]uint64, len(b.configs)),
 		nsHash:       make(map[string]uint64, len(b.namespaces)),
+		credentials:  b.credentials,
+		credHash:     make(map[CredentialKey]uint64, len(b.credentials)),
 	}
 	s.meshHash = hashProto(b.mesh)
+	for key, c := range b.credentials {
+		s.credHash[key] = hashCredential(c)
+	}
 	for name, ns := range b.namespaces {
 		s.nsHash[name] = hashJSON(ns)
 	}
@@ -254,6 +264,16 @@ func (s *Snapshot) contentVersion() string {
 	slices.SortFunc(keys, compareConfigKeys)
 	for _, k := range keys {
 		put("cfg", k.String(), s.configHash[k])
+	}
+	creds := make([]CredentialKey, 0, len(s.credHash))
+	for k := range s.credHash {
+		creds = append(creds, k)
+	}
+	slices.SortFunc(creds, func(a, b CredentialKey) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	for _, k := range creds {
+		put("cred", k.String(), s.credHash[k])
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }
