@@ -82,12 +82,18 @@ type env struct {
 // root), then starts a cluster with Istio's CRDs and a pod network.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, cluster.Options{})
+}
+
+// newEnvWith is newEnv with cluster options.
+func newEnvWith(t *testing.T, opts cluster.Options) *env {
+	t.Helper()
 	if err := netns.Check(); err != nil {
 		t.Fatalf("e2e tests cannot run here: %v", err)
 	}
 	l, b := binaries(t)
 	e := &env{layout: l, bins: b}
-	e.cluster = cluster.Start(t, b, cluster.Options{})
+	e.cluster = cluster.Start(t, b, opts)
 	e.network = netns.New(t)
 	return e
 }

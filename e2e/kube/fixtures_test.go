@@ -49,7 +49,7 @@ type controlPlane struct {
 
 // startPilotlight deploys pilotlight's ServiceAccount and RBAC, starts it
 // with its own token behind a cuttable link, and waits until it is ready.
-func (e *env) startPilotlight(t *testing.T, args ...string) *controlPlane {
+func (e *env) startPilotlight(t testing.TB, args ...string) *controlPlane {
 	t.Helper()
 	bin := pilotlightBinary(t)
 	link, err := tcpproxy.New(e.cluster.Addr)
@@ -87,7 +87,7 @@ func (cp *controlPlane) checkRBAC(t *testing.T) {
 }
 
 // metrics scrapes pilotlight's metrics, failing the test if it cannot.
-func (cp *controlPlane) metrics(t *testing.T) pilotlight.Metrics {
+func (cp *controlPlane) metrics(t testing.TB) pilotlight.Metrics {
 	t.Helper()
 	var m pilotlight.Metrics
 	wait.For(t, wait.Short, "a scrape of /metrics", func() error {
@@ -110,7 +110,7 @@ type pushCounts struct {
 	full float64
 }
 
-func (cp *controlPlane) pushes(t *testing.T) pushCounts {
+func (cp *controlPlane) pushes(t testing.TB) pushCounts {
 	t.Helper()
 	m := cp.metrics(t)
 	const name = "pilotlight_xds_pushes_total"
