@@ -32,6 +32,11 @@ type RouteInput struct {
 	// ClientNamespace is the namespace of the proxy the routes are for.
 	ClientNamespace string
 	Target          Target
+	// Gateway is the Gateway (NAMESPACE/NAME) the routes are for, on a
+	// router; empty means the mesh (sidecars and proxyless clients). A
+	// match that lists gateways applies only to the ones it lists.
+	// Service may be nil for a gateway: its hosts need not be services.
+	Gateway string
 }
 
 // HTTPRoutes returns the routes of one virtual host: the VirtualService's
@@ -81,9 +86,13 @@ func appliesTo(m *networkingv1alpha3.HTTPMatchRequest, in RouteInput) bool {
 		return false
 	}
 	if gws := m.GetGateways(); len(gws) > 0 {
+		want := model.MeshGateway
+		if in.Gateway != "" {
+			want = in.Gateway
+		}
 		found := false
 		for _, g := range gws {
-			found = found || g == model.MeshGateway
+			found = found || model.ResolveGatewayName(g, in.VirtualService.Namespace) == want
 		}
 		if !found {
 			return false
@@ -171,8 +180,18 @@ func buildAction(r *routev3.Route, rule *networkingv1alpha3.HTTPRoute, in RouteI
 	if f := fault(rule.GetFault()); f != nil {
 		perFilter(r, resource.FaultFilterName, f)
 	}
-	r.Decorator = &routev3.Decorator{Operation: model.JoinHostPort(in.Service.Hostname, in.Port.Number) + "/*"}
+	r.Decorator = &routev3.Decorator{Operation: decoratorHost(in) + "/*"}
 	return true
+}
+
+// decoratorHost names what a route serves in traces: the service and
+// port, or, on a gateway whose host is not a service, the
+// VirtualService and port, as Istio does.
+func decoratorHost(in RouteInput) string {
+	if in.Service == nil {
+		return in.VirtualService.Name + ":" + strconv.FormatUint(uint64(in.Port.Number), 10)
+	}
+	return model.JoinHostPort(in.Service.Hostname, in.Port.Number)
 }
 
 func perFilter(r *routev3.Route, name string, cfg *anypb.Any) {
