@@ -64,30 +64,21 @@ type monitor struct {
 	state Health
 }
 
-func newMonitor(o Options) *monitor {
+func newMonitor(o Options, met *metrics) *monitor {
 	m := &monitor{
-		log:      o.Logger,
-		probe:    o.Probe,
-		interval: o.HealthInterval,
-		timeout:  o.HealthTimeout,
-		kickCh:   make(chan struct{}, 1),
-		connected: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "pilotlight_kube_connected",
-			Help: "1 while the Kubernetes API server answers pilotlight's health probe, 0 during an outage.",
-		}),
-		disconnects: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "pilotlight_kube_disconnects_total",
-			Help: "Times the Kubernetes API server stopped answering after it had answered.",
-		}),
-		state: Health{Connected: true, Since: time.Now()},
+		log:         o.Logger,
+		probe:       o.Probe,
+		interval:    o.HealthInterval,
+		timeout:     o.HealthTimeout,
+		kickCh:      make(chan struct{}, 1),
+		connected:   met.connected,
+		disconnects: met.disconnects,
+		state:       Health{Connected: true, Since: time.Now()},
 	}
 	if m.probe == nil {
 		// Without a probe (fake clients) the link is taken as up.
 		m.known = true
 		m.connected.Set(1)
-	}
-	if o.Registry != nil {
-		o.Registry.MustRegister(m.connected, m.disconnects)
 	}
 	return m
 }

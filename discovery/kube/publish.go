@@ -24,9 +24,11 @@ func (s *Source) publishLoop(ctx context.Context, publish func(*model.Snapshot, 
 	<-timer.C
 	for {
 		snap, problems := s.build()
+		s.metrics.builds.Inc()
 		if last == nil || snap.Version != last.Version || !slices.Equal(problems, lastProblems) {
 			s.report(last == nil, snap, lastProblems, problems)
 			publish(snap, problems)
+			s.metrics.published.Inc()
 			last, lastProblems = snap, problems
 		}
 		select {

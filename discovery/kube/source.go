@@ -23,6 +23,7 @@ type Source struct {
 	opts    Options
 	log     *zap.Logger
 	store   *convert.Store
+	metrics *metrics
 	monitor *monitor
 	// dirty holds one signal: something changed since the last build.
 	dirty chan struct{}
@@ -79,7 +80,8 @@ func New(opts Options) *Source {
 		}
 	}
 	s.opts.Logger = s.log
-	s.monitor = newMonitor(s.opts)
+	s.metrics = newMetrics(opts.Registry)
+	s.monitor = newMonitor(s.opts, s.metrics)
 	return s
 }
 
