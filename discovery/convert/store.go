@@ -103,14 +103,14 @@ func (s *Store) BuildSelected(mesh *meshv1alpha1.MeshConfig, domainSuffix string
 	}
 	b := model.NewBuilder()
 	b.SetMesh(mesh)
-	s.convert(b, domainSuffix, include)
+	s.convert(b, mesh, domainSuffix, include)
 	// Indexing and hashing happen outside the lock: they read only what
 	// the builder now owns, and informer events need not wait for them.
 	return b.Build()
 }
 
 // convert adds every stored object, converted, to the builder.
-func (s *Store) convert(b *model.Builder, domainSuffix string, include func(Key) bool) {
+func (s *Store) convert(b *model.Builder, mesh *meshv1alpha1.MeshConfig, domainSuffix string, include func(Key) bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 
@@ -128,13 +128,16 @@ func (s *Store) convert(b *model.Builder, domainSuffix string, include func(Key)
 	// listing the same address wins.
 	slicesOf := map[Key][]*discoveryv1.EndpointSlice{}
 	pods := podIndex{}
+	reg := newRegistry()
 	for _, k := range keys {
 		switch o := s.objects[k].(type) {
 		case *corev1.Namespace:
 			b.AddNamespace(&model.Namespace{Name: o.Name, Labels: cloneMap(o.Labels)})
 		case *corev1.Service:
 			services = append(services, o)
-			b.AddService(convertService(o, domainSuffix))
+			svc := convertService(o, domainSuffix)
+			svc.ExportTo = serviceExportTo(kubeExportTo(o), mesh)
+			b.AddService(svc)
 		case *discoveryv1.EndpointSlice:
 			if svc, ok := o.Labels[discoveryv1.LabelServiceName]; ok {
 				sk := Key{Kind: KindService, Namespace: o.Namespace, Name: svc}
@@ -143,14 +146,16 @@ func (s *Store) convert(b *model.Builder, domainSuffix string, include func(Key)
 		case *corev1.Pod:
 			pods.add(o)
 		default:
-			if cfg := s.configs[k]; cfg != nil {
+			if cfg := s.configs[k]; cfg != nil && !reg.collect(cfg, s.objects[k]) {
 				b.AddConfig(cfg)
 			}
 		}
 	}
 
+	taken := make(map[string]bool, len(services))
 	for _, svc := range services {
 		host := Hostname(svc.Name, svc.Namespace, domainSuffix)
+		taken[host] = true
 		var eps []*model.Endpoint
 		if sl := slicesOf[Key{Kind: KindService, Namespace: svc.Namespace, Name: svc.Name}]; len(sl) > 0 {
 			for _, slice := range sl {
@@ -159,8 +164,12 @@ func (s *Store) convert(b *model.Builder, domainSuffix string, include func(Key)
 		} else if derivesEndpoints(svc) {
 			eps = s.podEndpoints(svc, host, pods.candidates(svc.Namespace, svc.Spec.Selector))
 		}
+		if derivesEndpoints(svc) && !isHeadless(svc) {
+			eps = append(eps, reg.workloads.kubeEndpoints(svc, host)...)
+		}
 		b.AddEndpoints(dedupEndpoints(eps)...)
 	}
+	s.addServiceEntries(b, reg, mesh, pods, taken)
 }
 
 // podIndex finds the Pods a selector may match without scanning every Pod
