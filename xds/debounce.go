@@ -3,6 +3,8 @@ package xds
 import (
 	"context"
 	"time"
+
+	"github.com/pilotlight/pilotlight/translate/analyze"
 )
 
 // Run installs updates until ctx ends: the single debounce of the server.
@@ -50,4 +52,7 @@ func (s *Server) installPending(windowStart time.Time) {
 	now := time.Now()
 	s.metrics.debounce.Observe(now.Sub(windowStart).Seconds())
 	s.cache.install(snap, now)
+	// Analysis runs after the push, off its critical path.
+	findings := analyze.Run(snap)
+	s.findings.Store(&findings)
 }

@@ -67,6 +67,8 @@ type Server struct {
 	pending  *model.Snapshot
 	kick     chan struct{}
 	problems atomic.Pointer[[]model.Problem]
+	// findings are the analysis of the installed snapshot.
+	findings atomic.Pointer[[]model.Problem]
 }
 
 // NewServer builds a server. Nothing is served until Register and Run.
@@ -176,8 +178,12 @@ func (s *Server) SourceStatus() SourceStatus {
 
 // Problems returns the problems of the last Update.
 func (s *Server) Problems() []model.Problem {
+	var out []model.Problem
 	if p := s.problems.Load(); p != nil {
-		return *p
+		out = append(out, *p...)
 	}
-	return nil
+	if f := s.findings.Load(); f != nil {
+		out = append(out, *f...)
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/translate/analyze"
 	"github.com/pilotlight/pilotlight/translate/model"
 )
 
@@ -20,8 +21,10 @@ func newAnalyzeCommand() *cobra.Command {
 		Short: "Check a directory of Kubernetes and Istio YAML the way serve would load it",
 		Long: `Load DIR as 'pilotlight serve --config-dir DIR' would and list every object
 pilotlight cannot use, or uses only in part, naming the file, the object
-and the field. Exits with status 1 if any problem is an error; warnings
-alone do not fail.`,
+and the field; then analyse what loaded: references to hosts and subsets
+that do not exist, conflicting VirtualServices, and fields pilotlight does
+not carry out (each with a code and, where obvious, a fix). Exits with
+status 1 if any problem is an error; warnings alone do not fail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			mesh, err := loadMeshConfig(meshConfig)
@@ -33,6 +36,7 @@ alone do not fail.`,
 			if err != nil {
 				return err
 			}
+			problems = append(problems, analyze.Run(snap)...)
 			return reportProblems(cmd.OutOrStdout(), dir, snap, problems)
 		},
 	}

@@ -24,10 +24,18 @@ type Problem struct {
 	// Warning problems are served anyway; errors mean the object (or its
 	// new version) was rejected and the last good version, if any, stays.
 	Warning bool `json:"warning,omitempty"`
+	// Code names the kind of problem for analysis findings (e.g.
+	// PL0101), stable across releases so tools can filter on it.
+	Code string `json:"code,omitempty"`
+	// Fix suggests what to change, when there is an obvious remedy.
+	Fix string `json:"fix,omitempty"`
 }
 
 func (p Problem) String() string {
 	var b strings.Builder
+	if p.Code != "" {
+		b.WriteString("[" + p.Code + "] ")
+	}
 	b.WriteString(p.Source)
 	if p.Index >= 0 {
 		fmt.Fprintf(&b, " document %d", p.Index)
@@ -46,5 +54,8 @@ func (p Problem) String() string {
 		fmt.Fprintf(&b, " field %s", p.Field)
 	}
 	b.WriteString(": " + p.Message)
+	if p.Fix != "" {
+		b.WriteString(" (fix: " + p.Fix + ")")
+	}
 	return b.String()
 }

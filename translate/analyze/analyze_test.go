@@ -1,0 +1,66 @@
+package analyze_test
+
+import (
+	"strings"
+	"testing"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/pilotlight/pilotlight/translate/analyze"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
+)
+
+func TestFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 2, Endpoints: 1}.Builder() // svc-0, svc-1 in ns-0
+	dest := func(host, subset string) *networkingv1alpha3.HTTPRouteDestination {
+		return &networkingv1alpha3.HTTPRouteDestination{Destination: &networkingv1alpha3.Destination{Host: host, Subset: subset}}
+	}
+	b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: "svc-0", Spec: &networkingv1alpha3.DestinationRule{
+		Host:    "svc-0",
+		Subsets: []*networkingv1alpha3.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}},
+		TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
+			Tls:              &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE},
+			OutlierDetection: &networkingv1alpha3.OutlierDetection{},
+		},
+	}})
+	b.AddConfig(&model.Config{Kind: model.KindVirtualService, Namespace: "ns-0", Name: "a", Spec: &networkingv1alpha3.VirtualService{
+		Hosts: []string{"svc-0"},
+		Http: []*networkingv1alpha3.HTTPRoute{{
+			Match:    []*networkingv1alpha3.HTTPMatchRequest{{SourceLabels: map[string]string{"app": "x"}}},
+			Route:    []*networkingv1alpha3.HTTPRouteDestination{dest("svc-0", "v1"), dest("svc-0", "v9"), dest("nowhere", "")},
+			Redirect: nil,
+		}},
+	}})
+	b.AddConfig(&model.Config{Kind: model.KindVirtualService, Namespace: "ns-0", Name: "b", Spec: &networkingv1alpha3.VirtualService{
+		Hosts: []string{"svc-0.ns-0.svc.cluster.local"},
+		Http:  []*networkingv1alpha3.HTTPRoute{{Route: []*networkingv1alpha3.HTTPRouteDestination{dest("svc-0", "")}, CorsPolicy: &networkingv1alpha3.CorsPolicy{}}},
+	}})
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		if !p.Warning || p.Source != analyze.Source {
+			t.Errorf("finding %s is not an analysis warning", p)
+		}
+		got[p.Kind+" "+p.Name+" "+p.Field] = p.Code + " " + p.Message
+	}
+	want := map[string]string{
+		"VirtualService a spec.http[0].route[1].destination.subset": analyze.CodeReferenceNotFound,
+		"VirtualService a spec.http[0].route[2].destination.host":   analyze.CodeReferenceNotFound,
+		"VirtualService a spec.http[0].match[0].sourceLabels":       analyze.CodeNotTranslated,
+		"VirtualService b spec.hosts[0]":                            analyze.CodeConflict,
+		"VirtualService b spec.http[0].corsPolicy":                  analyze.CodeNotForGRPC,
+		"DestinationRule svc-0 spec.trafficPolicy.tls":              analyze.CodeNotTranslated,
+		"DestinationRule svc-0 spec.trafficPolicy.outlierDetection": analyze.CodeNotForGRPC,
+	}
+	for k, code := range want {
+		if !strings.HasPrefix(got[k], code+" ") {
+			t.Errorf("missing finding %q (%s); got %v", k, code, got)
+		}
+	}
+	if _, ok := got["VirtualService a spec.http[0].route[0].destination.subset"]; ok {
+		t.Error("an existing subset was reported")
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
+	}
+}

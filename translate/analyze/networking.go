@@ -1,0 +1,192 @@
+package analyze
+
+import (
+	"fmt"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/pilotlight/pilotlight/translate/model"
+)
+
+func virtualServices(snap *model.Snapshot) []model.Problem {
+	var out []model.Problem
+	claimed := map[string]*model.Config{} // exportTo-agnostic host → first mesh VirtualService
+	for _, c := range snap.Configs(model.KindVirtualService) {
+		vs := model.AsVirtualService(c)
+		mesh := len(vs.GetGateways()) == 0
+		for _, g := range vs.GetGateways() {
+			mesh = mesh || g == model.MeshGateway
+		}
+		if mesh {
+			for i, h := range vs.GetHosts() {
+				host := snap.ResolveConfigHost(h, c.Namespace)
+				if first, ok := claimed[host]; ok && first.Namespace == c.Namespace {
+					out = append(out, finding(c, CodeConflict, fmt.Sprintf("spec.hosts[%d]", i),
+						"merge the routes into one VirtualService",
+						"host %s is also routed by VirtualService %s/%s; only that one applies to sidecars", host, first.Namespace, first.Name))
+				} else if !ok {
+					claimed[host] = c
+				}
+			}
+		}
+		for i, rule := range vs.GetHttp() {
+			out = append(out, httpRule(snap, c, fmt.Sprintf("spec.http[%d]", i), rule)...)
+		}
+		if len(vs.GetTcp()) > 0 && mesh {
+			out = append(out, finding(c, CodeNotTranslated, "spec.tcp", "", "TCP routes are not applied to sidecars yet"))
+		}
+		if len(vs.GetTls()) > 0 && mesh {
+			out = append(out, finding(c, CodeNotTranslated, "spec.tls", "", "TLS routes are not applied to sidecars yet"))
+		}
+	}
+	return out
+}
+
+func httpRule(snap *model.Snapshot, c *model.Config, field string, rule *networkingv1alpha3.HTTPRoute) []model.Problem {
+	var out []model.Problem
+	dest := func(f string, d *networkingv1alpha3.Destination) {
+		host := snap.ResolveConfigHost(d.GetHost(), c.Namespace)
+		svc := snap.Service(host)
+		if svc == nil {
+			out = append(out, finding(c, CodeReferenceNotFound, f+".host", "create the Service or ServiceEntry, or fix the host",
+				"host %s is not a known service: requests routed there fail", host))
+			return
+		}
+		if sub := d.GetSubset(); sub != "" {
+			policy := snap.DestinationRuleFor(host, c.Namespace)
+			found := false
+			if policy != nil {
+				for _, s := range model.AsDestinationRule(policy).GetSubsets() {
+					found = found || s.GetName() == sub
+				}
+			}
+			if !found {
+				out = append(out, finding(c, CodeReferenceNotFound, f+".subset", "define the subset in a DestinationRule for "+host,
+					"subset %s of %s is not defined: requests routed there fail", sub, host))
+			}
+		}
+	}
+	for j, r := range rule.GetRoute() {
+		dest(fmt.Sprintf("%s.route[%d].destination", field, j), r.GetDestination())
+	}
+	if m := rule.GetMirror(); m != nil {
+		dest(field+".mirror", m)
+	}
+	for j, m := range rule.GetMirrors() {
+		dest(fmt.Sprintf("%s.mirrors[%d].destination", field, j), m.GetDestination())
+	}
+	if rule.GetDelegate() != nil {
+		out = append(out, finding(c, CodeNotTranslated, field+".delegate", "", "delegate VirtualServices are not applied yet: the rule routes nowhere"))
+	}
+	for j, m := range rule.GetMatch() {
+		mf := fmt.Sprintf("%s.match[%d]", field, j)
+		if len(m.GetSourceLabels()) > 0 {
+			out = append(out, finding(c, CodeNotTranslated, mf+".sourceLabels", "", "sourceLabels matches are not applied yet: the match never applies"))
+		}
+		if len(m.GetQueryParams()) > 0 {
+			out = append(out, grpcOnly(c, mf+".queryParams", "query parameter matches"))
+		}
+		if m.GetScheme() != nil {
+			out = append(out, grpcOnly(c, mf+".scheme", "scheme matches"))
+		}
+	}
+	for _, f := range []struct {
+		field, what string
+		set         bool
+	}{
+		{".redirect", "redirects", rule.GetRedirect() != nil},
+		{".directResponse", "direct responses", rule.GetDirectResponse() != nil},
+		{".rewrite", "rewrites", rule.GetRewrite() != nil},
+		{".mirror", "mirrors", rule.GetMirror() != nil || len(rule.GetMirrors()) > 0},
+		{".corsPolicy", "CORS policies", rule.GetCorsPolicy() != nil},
+		{".headers", "header operations", rule.GetHeaders() != nil},
+	} {
+		if f.set {
+			out = append(out, grpcOnly(c, field+f.field, f.what))
+		}
+	}
+	if r := rule.GetRetries(); r != nil && r.GetPerTryTimeout() != nil {
+		out = append(out, grpcOnly(c, field+".retries.perTryTimeout", "per-try timeouts"))
+	}
+	return out
+}
+
+func grpcOnly(c *model.Config, field, what string) model.Problem {
+	return finding(c, CodeNotForGRPC, field, "", "%s are ignored by proxyless gRPC clients (Envoy applies them)", what)
+}
+
+func destinationRules(snap *model.Snapshot) []model.Problem {
+	var out []model.Problem
+	for _, c := range snap.Configs(model.KindDestinationRule) {
+		dr := model.AsDestinationRule(c)
+		if dr.GetWorkloadSelector() != nil {
+			out = append(out, finding(c, CodeNotTranslated, "spec.workloadSelector", "", "DestinationRules with a workload selector are not applied yet"))
+		}
+		if snap.Service(snap.ResolveConfigHost(dr.GetHost(), c.Namespace)) == nil && !isWildcard(dr.GetHost()) {
+			out = append(out, finding(c, CodeReferenceNotFound, "spec.host", "create the Service or ServiceEntry, or fix the host",
+				"host %s is not a known service: the rule applies to nothing", dr.GetHost()))
+		}
+		policies := map[string]*networkingv1alpha3.TrafficPolicy{"spec.trafficPolicy": dr.GetTrafficPolicy()}
+		for i, s := range dr.GetSubsets() {
+			policies[fmt.Sprintf("spec.subsets[%d].trafficPolicy", i)] = s.GetTrafficPolicy()
+		}
+		for field, p := range policies {
+			out = append(out, trafficPolicy(c, field, p)...)
+			for i, pl := range p.GetPortLevelSettings() {
+				out = append(out, trafficPolicy(c, fmt.Sprintf("%s.portLevelSettings[%d]", field, i), &networkingv1alpha3.TrafficPolicy{
+					LoadBalancer: pl.GetLoadBalancer(), ConnectionPool: pl.GetConnectionPool(),
+					OutlierDetection: pl.GetOutlierDetection(), Tls: pl.GetTls(),
+				})...)
+			}
+		}
+	}
+	return out
+}
+
+func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficPolicy) []model.Problem {
+	if p == nil {
+		return nil
+	}
+	var out []model.Problem
+	notYet := map[string]bool{
+		".tls":                            p.GetTls() != nil,
+		".loadBalancer.localityLbSetting": p.GetLoadBalancer().GetLocalityLbSetting() != nil,
+		".loadBalancer.warmup":            p.GetLoadBalancer().GetWarmup() != nil || p.GetLoadBalancer().GetWarmupDurationSecs() != nil,
+		".tunnel":                         p.GetTunnel() != nil,
+		".proxyProtocol":                  p.GetProxyProtocol() != nil,
+		".retryBudget":                    p.GetRetryBudget() != nil,
+	}
+	for f, set := range notYet {
+		if set {
+			out = append(out, finding(c, CodeNotTranslated, field+f, "", "not applied yet"))
+		}
+	}
+	if p.GetOutlierDetection() != nil {
+		out = append(out, grpcOnly(c, field+".outlierDetection", "consecutive-error outlier detection settings"))
+	}
+	return out
+}
+
+func isWildcard(host string) bool { return len(host) > 0 && host[0] == '*' }
+
+func sidecars(snap *model.Snapshot) []model.Problem {
+	var out []model.Problem
+	for _, c := range snap.Configs(model.KindSidecar) {
+		sc := model.AsSidecar(c)
+		if sc.GetWorkloadSelector() != nil {
+			out = append(out, finding(c, CodeNotTranslated, "spec.workloadSelector", "", "Sidecars with a workload selector are not applied yet"))
+		}
+		if len(sc.GetIngress()) > 0 {
+			out = append(out, finding(c, CodeNotTranslated, "spec.ingress", "", "custom ingress listeners are not applied yet"))
+		}
+		if sc.GetOutboundTrafficPolicy() != nil {
+			out = append(out, finding(c, CodeNotTranslated, "spec.outboundTrafficPolicy", "", "the mesh-wide outbound traffic policy applies instead"))
+		}
+		for i, eg := range sc.GetEgress() {
+			if eg.GetPort() != nil || eg.GetBind() != "" {
+				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.egress[%d].port", i), "", "per-port egress listeners are not built yet; the hosts still scope the config"))
+			}
+		}
+	}
+	return out
+}
