@@ -64,19 +64,6 @@ func (r *report) destinationRule(dr *networkingv1alpha3.DestinationRule) {
 	}
 }
 
-func (r *report) serviceEntry(se *networkingv1alpha3.ServiceEntry) {
-	spec := field.NewPath("spec")
-	if len(se.GetHosts()) == 0 {
-		r.errorf(spec.Child("hosts"), "at least one host is required")
-	}
-	r.hosts(spec.Child("hosts"), se.GetHosts())
-	for i, p := range se.GetPorts() {
-		if p.GetNumber() < 1 || p.GetNumber() > 65535 {
-			r.errorf(spec.Child("ports").Index(i).Child("number"), "port %d is outside 1-65535", p.GetNumber())
-		}
-	}
-}
-
 func (r *report) gateway(gw *networkingv1alpha3.Gateway) {
 	spec := field.NewPath("spec")
 	if len(gw.GetServers()) == 0 {

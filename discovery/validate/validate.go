@@ -43,6 +43,8 @@ func Object(obj runtime.Object) []model.Problem {
 			r.destinationRule(s)
 		case *networkingv1alpha3.ServiceEntry:
 			r.serviceEntry(s)
+		case *networkingv1alpha3.WorkloadEntry:
+			r.workloadEntry(s)
 		case *networkingv1alpha3.Gateway:
 			r.gateway(s)
 		}
