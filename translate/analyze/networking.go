@@ -32,8 +32,16 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 		for i, rule := range vs.GetHttp() {
 			out = append(out, httpRule(snap, c, fmt.Sprintf("spec.http[%d]", i), rule)...)
 		}
-		if len(vs.GetTcp()) > 0 && mesh {
-			out = append(out, finding(c, CodeNotTranslated, "spec.tcp", "", "TCP routes are not applied to sidecars yet"))
+		for i, rule := range vs.GetTcp() {
+			for j, m := range rule.GetMatch() {
+				if len(m.GetSourceLabels()) > 0 || len(m.GetDestinationSubnets()) > 0 {
+					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.tcp[%d].match[%d]", i, j), "",
+						"sourceLabels and destinationSubnets matches are not applied yet: the match never applies"))
+				}
+			}
+			for j, r := range rule.GetRoute() {
+				out = append(out, destinationProblems(snap, c, fmt.Sprintf("spec.tcp[%d].route[%d].destination", i, j), r.GetDestination())...)
+			}
 		}
 		if len(vs.GetTls()) > 0 && mesh {
 			out = append(out, finding(c, CodeNotTranslated, "spec.tls", "", "TLS routes are not applied to sidecars yet"))
@@ -45,26 +53,7 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 func httpRule(snap *model.Snapshot, c *model.Config, field string, rule *networkingv1alpha3.HTTPRoute) []model.Problem {
 	var out []model.Problem
 	dest := func(f string, d *networkingv1alpha3.Destination) {
-		host := snap.ResolveConfigHost(d.GetHost(), c.Namespace)
-		svc := snap.Service(host)
-		if svc == nil {
-			out = append(out, finding(c, CodeReferenceNotFound, f+".host", "create the Service or ServiceEntry, or fix the host",
-				"host %s is not a known service: requests routed there fail", host))
-			return
-		}
-		if sub := d.GetSubset(); sub != "" {
-			policy := snap.DestinationRuleFor(host, c.Namespace)
-			found := false
-			if policy != nil {
-				for _, s := range model.AsDestinationRule(policy).GetSubsets() {
-					found = found || s.GetName() == sub
-				}
-			}
-			if !found {
-				out = append(out, finding(c, CodeReferenceNotFound, f+".subset", "define the subset in a DestinationRule for "+host,
-					"subset %s of %s is not defined: requests routed there fail", sub, host))
-			}
-		}
+		out = append(out, destinationProblems(snap, c, f, d)...)
 	}
 	for j, r := range rule.GetRoute() {
 		dest(fmt.Sprintf("%s.route[%d].destination", field, j), r.GetDestination())
@@ -109,6 +98,29 @@ func httpRule(snap *model.Snapshot, c *model.Config, field string, rule *network
 		out = append(out, grpcOnly(c, field+".retries.perTryTimeout", "per-try timeouts"))
 	}
 	return out
+}
+
+// destinationProblems checks that a route destination's host and subset
+// exist.
+func destinationProblems(snap *model.Snapshot, c *model.Config, f string, d *networkingv1alpha3.Destination) []model.Problem {
+	host := snap.ResolveConfigHost(d.GetHost(), c.Namespace)
+	if snap.Service(host) == nil {
+		return []model.Problem{finding(c, CodeReferenceNotFound, f+".host", "create the Service or ServiceEntry, or fix the host",
+			"host %s is not a known service: requests routed there fail", host)}
+	}
+	sub := d.GetSubset()
+	if sub == "" {
+		return nil
+	}
+	if policy := snap.DestinationRuleFor(host, c.Namespace); policy != nil {
+		for _, s := range model.AsDestinationRule(policy).GetSubsets() {
+			if s.GetName() == sub {
+				return nil
+			}
+		}
+	}
+	return []model.Problem{finding(c, CodeReferenceNotFound, f+".subset", "define the subset in a DestinationRule for "+host,
+		"subset %s of %s is not defined: requests routed there fail", sub, host)}
 }
 
 func grpcOnly(c *model.Config, field, what string) model.Problem {

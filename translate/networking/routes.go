@@ -321,7 +321,7 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 		if t == GRPC && !grpcRetryOn[c] {
 			continue // Analyze: unsupported-for-grpc.
 		}
-		if c != "" && !contains(conds, c) {
+		if c != "" && !containsString(conds, c) {
 			conds = append(conds, c)
 		}
 	}
@@ -350,15 +350,6 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 		}
 	}
 	a.RetryPolicy = p
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func setRewrite(a *routev3.RouteAction, rw *networkingv1alpha3.HTTPRewrite) {

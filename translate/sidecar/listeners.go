@@ -17,6 +17,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -57,8 +58,14 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			if !port.Protocol.IsTCP() {
 				continue
 			}
-			cluster := resource.OutboundClusterName(port.Number, "", svc.Hostname)
-			chain := tcpChain(cluster, cluster)
+			chain := tcpProxyChain(networking.TCPProxy(networking.RouteInput{
+				Snap:            snap,
+				VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
+				Service:         svc,
+				Port:            port,
+				ClientNamespace: v.Namespace,
+				Target:          networking.Envoy,
+			}))
 			switch {
 			case len(svc.Addresses) > 0:
 				for _, vip := range svc.Addresses {
@@ -119,10 +126,13 @@ func httpOutboundChain(port uint32) *listenerv3.FilterChain {
 }
 
 func tcpChain(statPrefix, cluster string) *listenerv3.FilterChain {
-	tcp := &tcpproxyv3.TcpProxy{
+	return tcpProxyChain(&tcpproxyv3.TcpProxy{
 		StatPrefix:       statPrefix,
 		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
-	}
+	})
+}
+
+func tcpProxyChain(tcp *tcpproxyv3.TcpProxy) *listenerv3.FilterChain {
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name:       wellknown.TCPProxy,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(tcp)},

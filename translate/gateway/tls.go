@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// Names of secrets, as istio-agent and istiod spell them.
+const (
+	// KubernetesSecretPrefix starts the SDS name of a credentialName
+	// secret, served over ADS from a Kubernetes Secret.
+	KubernetesSecretPrefix = "kubernetes://"
+	// CASuffix ends the SDS name of a credential's CA bundle.
+	CASuffix = "-cacert"
+	// builtinCredential is the credentialName meaning "the workload's own
+	// certificate" (SDS default and ROOTCA from the agent).
+	builtinCredential = "builtin://"
+	// The agent's SDS cluster and the names of the workload certificate
+	// and trust bundle it serves.
+	agentSDSCluster = "sds-grpc"
+	workloadCert    = "default"
+	rootCA          = "ROOTCA"
+)
+
+// ALPN lists Istio advertises on terminated gateway TLS.
+var (
+	alpnHTTP        = []string{"h2", "http/1.1"}
+	alpnIstioTCPMTL = []string{"istio-peer-exchange", "h2", "http/1.1"}
+	// istioMTLSALPNs are the protocols Istio sidecars offer when they
+	// originate mTLS; AUTO_PASSTHROUGH chains match them, so only mesh
+	// mTLS goes through.
+	istioMTLSALPNs = []string{"istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"}
+)
+
+// downstreamTLS is the TLS context a server terminates with; nil for
+// passthrough servers and servers without TLS. tcp says the server is
+// not HTTP (TLS terminated in front of a TCP proxy).
+func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.DownstreamTlsContext {
+	t := s.tls()
+	if t == nil || s.passthrough() {
+		return nil
+	}
+	mode := t.GetMode()
+	alpn := alpnHTTP
+	if mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL && tcp {
+		alpn = alpnIstioTCPMTL
+	}
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: alpn}
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: common, RequireClientCertificate: wrapperspb.Bool(false)}
+	mutual := mode == networkingv1alpha3.ServerTLSSettings_MUTUAL || mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL
+	if mutual {
+		ctx.RequireClientCertificate = wrapperspb.Bool(true)
+	}
+	validate := mutual || mode == networkingv1alpha3.ServerTLSSettings_OPTIONAL_MUTUAL
+
+	switch {
+	case mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL:
+		// The workload certificate and trust bundle come from the
+		// router's own agent, by name only, as with istiod.
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSDS(workloadCert)}
+		common.ValidationContextType = combined(validationContext(t, true), agentSDS(rootCA))
+	case t.GetCredentialName() != "" || len(t.GetCredentialNames()) > 0:
+		names := t.GetCredentialNames()
+		if len(names) == 0 {
+			names = []string{t.GetCredentialName()}
+		}
+		for _, n := range names {
+			common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, credentialSDS(n))
+		}
+		// A caCertCredentialName is not supported: the CA comes from the
+		// first credential (Analyze: gateway-ca-credential).
+		switch {
+		case validate:
+			common.ValidationContextType = combined(validationContext(t, false), credentialSDS(names[0]+CASuffix))
+		case len(t.GetSubjectAltNames()) > 0:
+			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{
+				ValidationContext: &tlsv3.CertificateValidationContext{MatchSubjectAltNames: exactMatchers(t.GetSubjectAltNames())},
+			}
+		}
+	default:
+		// Files mounted into the router. Istio serves them through the
+		// agent's SDS (file-cert:...); pilotlight points Envoy at the
+		// files, which plain Envoy can read too (Analyze: gateway-file-certs
+		// notes that Envoy then does not watch them for rotation).
+		certs := t.GetTlsCertificates()
+		if len(certs) == 0 {
+			certs = []*networkingv1alpha3.ServerTLSSettings_TLSCertificate{{
+				ServerCertificate: t.GetServerCertificate(), PrivateKey: t.GetPrivateKey(),
+			}}
+		}
+		for _, c := range certs {
+			common.TlsCertificates = append(common.TlsCertificates, &tlsv3.TlsCertificate{
+				CertificateChain: file(c.GetServerCertificate()),
+				PrivateKey:       file(c.GetPrivateKey()),
+			})
+		}
+		if validate {
+			vc := validationContext(t, true)
+			vc.TrustedCa = file(t.GetCaCertificates())
+			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
+		}
+	}
+	if mode == networkingv1alpha3.ServerTLSSettings_SIMPLE || mode == networkingv1alpha3.ServerTLSSettings_MUTUAL ||
+		mode == networkingv1alpha3.ServerTLSSettings_OPTIONAL_MUTUAL {
+		applyTLSDefaults(common, mesh.GetTlsDefaults())
+		applyTLSParams(common, t)
+	}
+	return ctx
+}
+
+// validationContext holds the checks on client certificates besides the
+// CA: subject alt names, and for credential servers SPKI and hash pins.
+// withCRL adds the server's CRL file.
+func validationContext(t *networkingv1alpha3.ServerTLSSettings, withCRL bool) *tlsv3.CertificateValidationContext {
+	vc := &tlsv3.CertificateValidationContext{MatchSubjectAltNames: exactMatchers(t.GetSubjectAltNames())}
+	if !withCRL {
+		vc.VerifyCertificateSpki = t.GetVerifyCertificateSpki()
+		vc.VerifyCertificateHash = t.GetVerifyCertificateHash()
+	}
+	if withCRL && t.GetCaCrl() != "" {
+		vc.Crl = file(t.GetCaCrl())
+	}
+	return vc
+}
+
+func combined(def *tlsv3.CertificateValidationContext, sds *tlsv3.SdsSecretConfig) *tlsv3.CommonTlsContext_CombinedValidationContext {
+	return &tlsv3.CommonTlsContext_CombinedValidationContext{CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+		DefaultValidationContext:         def,
+		ValidationContextSdsSecretConfig: sds,
+	}}
+}
+
+func exactMatchers(names []string) []*matcherv3.StringMatcher {
+	var out []*matcherv3.StringMatcher
+	for _, n := range names {
+		out = append(out, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: n}})
+	}
+	return out
+}
+
+func file(path string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
+// CredentialResourceName is the SDS name of a credentialName:
+// kubernetes://NAME, unless it already names a scheme.
+func CredentialResourceName(credentialName string) string {
+	if strings.Contains(credentialName, "://") {
+		return credentialName
+	}
+	return KubernetesSecretPrefix + credentialName
+}
+
+// credentialSDS fetches a credentialName secret over ADS. Unlike the
+// agent's secrets it keeps Envoy's initial fetch timeout, as istiod does:
+// a secret that does not exist must not hold the whole listener back.
+func credentialSDS(credentialName string) *tlsv3.SdsSecretConfig {
+	switch credentialName {
+	case builtinCredential:
+		return agentSDS(workloadCert)
+	case builtinCredential + CASuffix:
+		return agentSDS(rootCA)
+	}
+	return &tlsv3.SdsSecretConfig{Name: CredentialResourceName(credentialName), SdsConfig: resource.ADS()}
+}
+
+// agentSDS fetches a secret from istio-agent's SDS server, which the
+// router's bootstrap defines as the sds-grpc cluster. Envoy waits for it
+// indefinitely: the agent always has the workload's certificate.
+func agentSDS(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
+		ResourceApiVersion:  corev3.ApiVersion_V3,
+		InitialFetchTimeout: durationpb.New(0),
+		ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
+			ApiType:                   corev3.ApiConfigSource_GRPC,
+			SetNodeOnFirstMessageOnly: true,
+			TransportApiVersion:       corev3.ApiVersion_V3,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
+			}}},
+		}},
+	}}
+}
+
+func tlsParams(common *tlsv3.CommonTlsContext) *tlsv3.TlsParameters {
+	if common.TlsParams == nil {
+		common.TlsParams = &tlsv3.TlsParameters{}
+	}
+	return common.TlsParams
+}
+
+// applyTLSDefaults applies the mesh's tlsDefaults (curves, ciphers,
+// minimum version) to a terminating server.
+func applyTLSDefaults(common *tlsv3.CommonTlsContext, d *meshv1alpha1.MeshConfig_TLSConfig) {
+	if d == nil {
+		return
+	}
+	if len(d.GetEcdhCurves()) > 0 {
+		tlsParams(common).EcdhCurves = d.GetEcdhCurves()
+	}
+	if len(d.GetCipherSuites()) > 0 {
+		tlsParams(common).CipherSuites = d.GetCipherSuites()
+	}
+	switch d.GetMinProtocolVersion() {
+	case meshv1alpha1.MeshConfig_TLSConfig_TLSV1_2:
+		tlsParams(common).TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_2
+	case meshv1alpha1.MeshConfig_TLSConfig_TLSV1_3:
+		tlsParams(common).TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_3
+	}
+}
+
+// applyTLSParams applies the server's own versions and ciphers, which
+// override the mesh defaults. Istio's and Envoy's version enums line up
+// one to one.
+func applyTLSParams(common *tlsv3.CommonTlsContext, t *networkingv1alpha3.ServerTLSSettings) {
+	if v := t.GetMinProtocolVersion(); v != networkingv1alpha3.ServerTLSSettings_TLS_AUTO {
+		tlsParams(common).TlsMinimumProtocolVersion = tlsv3.TlsParameters_TlsProtocol(v)
+	}
+	if v := t.GetMaxProtocolVersion(); v != networkingv1alpha3.ServerTLSSettings_TLS_AUTO {
+		tlsParams(common).TlsMaximumProtocolVersion = tlsv3.TlsParameters_TlsProtocol(v)
+	}
+	if len(t.GetCipherSuites()) > 0 {
+		tlsParams(common).CipherSuites = t.GetCipherSuites()
+	}
+}
+
+// transportSocket wraps a TLS context for a filter chain.
+func transportSocket(ctx *tlsv3.DownstreamTlsContext) *corev3.TransportSocket {
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
