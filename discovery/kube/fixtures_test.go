@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
-	networkingv1alpha3api "istio.io/api/networking/v1alpha3"
-	securityv1beta1api "istio.io/api/security/v1beta1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -91,8 +91,8 @@ func node(name, region, zone string) *corev1.Node {
 func virtualService(ns, name, host string, timeout time.Duration) *networkingv1.VirtualService {
 	vs := &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	vs.Spec.Hosts = []string{host}
-	vs.Spec.Http = []*networkingv1alpha3api.HTTPRoute{{
-		Route: []*networkingv1alpha3api.HTTPRouteDestination{{Destination: &networkingv1alpha3api.Destination{Host: host}}},
+	vs.Spec.Http = []*networkingv1alpha3.HTTPRoute{{
+		Route: []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: host}}},
 	}}
 	if timeout != 0 {
 		vs.Spec.Http[0].Timeout = durationpb.New(timeout)
@@ -105,14 +105,14 @@ func destinationRule(ns, name, host string, subsets ...string) *networkingv1.Des
 	dr := &networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	dr.Spec.Host = host
 	for _, s := range subsets {
-		dr.Spec.Subsets = append(dr.Spec.Subsets, &networkingv1alpha3api.Subset{Name: s, Labels: map[string]string{"version": s}})
+		dr.Spec.Subsets = append(dr.Spec.Subsets, &networkingv1alpha3.Subset{Name: s, Labels: map[string]string{"version": s}})
 	}
 	return dr
 }
 
 func authorizationPolicy(ns, name string) *securityv1.AuthorizationPolicy {
 	ap := &securityv1.AuthorizationPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-	ap.Spec.Action = securityv1beta1api.AuthorizationPolicy_ALLOW
+	ap.Spec.Action = securityv1beta1.AuthorizationPolicy_ALLOW
 	return ap
 }
 

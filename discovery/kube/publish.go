@@ -14,8 +14,10 @@ import (
 
 // publishLoop builds and publishes the first Snapshot, then rebuilds after
 // every change. A burst of events costs one build: after the first event
-// the loop waits Coalesce for the rest. A build whose Snapshot version and
-// problems equal the last published ones is dropped, so a relist that
+// the loop waits Coalesce for the rest, or as long as the last build took
+// if that is longer, so that endless churn (a rolling update of a large
+// mesh) keeps at most half a core building. A build whose Snapshot version
+// and problems equal the last published ones is dropped, so a relist that
 // changes nothing pushes nothing.
 func (s *Source) publishLoop(ctx context.Context, publish func(*model.Snapshot, []model.Problem)) {
 	var last *model.Snapshot
@@ -23,7 +25,9 @@ func (s *Source) publishLoop(ctx context.Context, publish func(*model.Snapshot, 
 	timer := time.NewTimer(0)
 	<-timer.C
 	for {
+		started := time.Now()
 		snap, problems := s.build()
+		took := time.Since(started)
 		s.metrics.builds.Inc()
 		if last == nil || snap.Version != last.Version || !slices.Equal(problems, lastProblems) {
 			s.report(last == nil, snap, lastProblems, problems)
@@ -36,7 +40,7 @@ func (s *Source) publishLoop(ctx context.Context, publish func(*model.Snapshot, 
 			return
 		case <-s.dirty:
 		}
-		timer.Reset(s.opts.Coalesce)
+		timer.Reset(max(s.opts.Coalesce, took))
 		select {
 		case <-ctx.Done():
 			timer.Stop()

@@ -20,11 +20,7 @@ func slim(obj any) (any, error) {
 	}
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
-		if a := m.GetAnnotations(); a != nil {
-			if _, ok := a[lastApplied]; ok {
-				delete(a, lastApplied)
-			}
-		}
+		delete(m.GetAnnotations(), lastApplied)
 	}
 	return obj, nil
 }
