@@ -86,4 +86,3 @@ func BenchmarkBuildAfterSliceChange(b *testing.B) {
 		})
 	}
 }
-
