@@ -3,6 +3,9 @@ package translate_test
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/model/modeltest"
@@ -111,4 +114,56 @@ func BenchmarkTranslateProxyless(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkTranslatePolicies: the same load, every service with a
+// VirtualService and a DestinationRule (two subsets), for a sidecar with
+// and without a Sidecar resource scoping it to its own namespace.
+func BenchmarkTranslatePolicies(b *testing.B) {
+	for _, scoped := range []bool{false, true} {
+		name := "unscoped"
+		builder := benchMesh.Builder()
+		benchMesh.AddTrafficPolicies(builder)
+		if scoped {
+			name = "sidecar-scoped"
+			builder.AddConfig(&model.Config{Kind: model.KindSidecar, Namespace: "ns-0", Name: "default", Spec: &networkingv1alpha3.Sidecar{
+				Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}},
+			}})
+		}
+		snap := builder.Build()
+		p := &model.Proxy{Type: model.SidecarProxy, Namespace: "ns-0", IPAddresses: []string{modeltest.PodIP(0)}}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var bytes int
+			for b.Loop() {
+				bytes = envoyConfigBytes(b, snap, p)
+			}
+			b.ReportMetric(float64(bytes), "config-bytes")
+		})
+	}
+}
+
+// envoyConfigBytes generates what Envoy would ask for — clusters and
+// listeners, then the routes and endpoints they name — and returns its
+// serialized size.
+func envoyConfigBytes(tb testing.TB, snap *model.Snapshot, p *model.Proxy) int {
+	gen := func(typ string, names []string) []proto.Message {
+		rs, err := translate.Generate(snap, p, typ, names)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out := make([]proto.Message, len(rs))
+		for i, r := range rs {
+			out[i] = r.Message
+		}
+		return out
+	}
+	clusters, listeners := gen(resource.ClusterType, nil), gen(resource.ListenerType, nil)
+	all := append(append(clusters, listeners...), gen(resource.RouteType, resource.RouteNames(listeners))...)
+	all = append(all, gen(resource.EndpointType, resource.EDSNames(clusters))...)
+	bytes := 0
+	for _, m := range all {
+		bytes += proto.Size(m)
+	}
+	return bytes
 }

@@ -5,8 +5,12 @@ package modeltest
 import (
 	"fmt"
 	"strings"
+	"time"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Mesh describes a synthetic mesh: Services services spread over
@@ -70,8 +74,51 @@ func Endpoint(host, ns, address string, zone int) *model.Endpoint {
 		Address:         address,
 		Port:            8080,
 		Namespace:       ns,
-		Labels:          map[string]string{"app": strings.SplitN(host, ".", 2)[0]},
+		Labels:          map[string]string{"app": strings.SplitN(host, ".", 2)[0], "version": fmt.Sprintf("v%d", zone+1)},
 		ServiceAccount:  "default",
 		Locality:        model.Locality{Region: "region", Zone: fmt.Sprintf("zone-%d", zone)},
+	}
+}
+
+// AddTrafficPolicies gives every service of the mesh a DestinationRule
+// with two subsets (by the endpoints' version label) and a
+// VirtualService splitting traffic 90/10 between them with a header
+// match, a timeout and retries: the shape of a mesh mid-canary.
+func (m Mesh) AddTrafficPolicies(b *model.Builder) {
+	if m.Namespaces <= 0 {
+		m.Namespaces = 1
+	}
+	for i := range m.Services {
+		ns := NamespaceName(i % m.Namespaces)
+		name := fmt.Sprintf("svc-%d", i)
+		b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: ns, Name: name, Spec: &networkingv1alpha3.DestinationRule{
+			Host: name,
+			TrafficPolicy: &networkingv1alpha3.TrafficPolicy{ConnectionPool: &networkingv1alpha3.ConnectionPoolSettings{
+				Http: &networkingv1alpha3.ConnectionPoolSettings_HTTPSettings{Http2MaxRequests: 1000},
+			}},
+			Subsets: []*networkingv1alpha3.Subset{
+				{Name: "v1", Labels: map[string]string{"version": "v1"}},
+				{Name: "v2", Labels: map[string]string{"version": "v2"}},
+			},
+		}})
+		dest := func(subset string, weight int32) *networkingv1alpha3.HTTPRouteDestination {
+			return &networkingv1alpha3.HTTPRouteDestination{Destination: &networkingv1alpha3.Destination{Host: name, Subset: subset}, Weight: weight}
+		}
+		b.AddConfig(&model.Config{Kind: model.KindVirtualService, Namespace: ns, Name: name, Spec: &networkingv1alpha3.VirtualService{
+			Hosts: []string{name},
+			Http: []*networkingv1alpha3.HTTPRoute{
+				{
+					Match: []*networkingv1alpha3.HTTPMatchRequest{{Headers: map[string]*networkingv1alpha3.StringMatch{
+						"x-canary": {MatchType: &networkingv1alpha3.StringMatch_Exact{Exact: "true"}},
+					}}},
+					Route: []*networkingv1alpha3.HTTPRouteDestination{dest("v2", 100)},
+				},
+				{
+					Route:   []*networkingv1alpha3.HTTPRouteDestination{dest("v1", 90), dest("v2", 10)},
+					Timeout: durationpb.New(5 * time.Second),
+					Retries: &networkingv1alpha3.HTTPRetry{Attempts: 3, RetryOn: "5xx"},
+				},
+			},
+		}})
 	}
 }
