@@ -41,6 +41,9 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	}
 	var out []resource.Resource
 	for _, svc := range services {
+		if !supported(svc) {
+			continue
+		}
 		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
@@ -56,13 +59,16 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
 				switch typeURL {
 				case resource.ClusterType:
-					c := cluster(name, svc, port)
+					c, ok := cluster(snap, name, svc, port, subset.Labels)
+					if !ok {
+						continue
+					}
 					if policy.Rule != nil {
 						networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.GRPC)
 					}
 					out = append(out, resource.Resource{Name: name, Message: c})
 				case resource.EndpointType:
-					if svc.Resolution != model.DNSLB {
+					if usesEDS(svc) {
 						out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels)})
 					}
 				}
@@ -91,7 +97,7 @@ func (Generator) OutboundNamed(snap *model.Snapshot, v model.OutboundView, typeU
 		host, portStr = name, ""
 	}
 	svc := snap.ResolveHost(host, v.Namespace)
-	if svc == nil || !snap.InScope(svc, v.Namespace) {
+	if svc == nil || !snap.InScope(svc, v.Namespace) || !supported(svc) {
 		return resource.Resource{}, false
 	}
 	var port model.Port

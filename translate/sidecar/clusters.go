@@ -41,7 +41,7 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 			// The service's own cluster, then one per DestinationRule subset.
 			for _, subset := range append([]networking.Subset{{}}, policy.Subsets...) {
 				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
-				c := outboundCluster(name, svc, port, timeout)
+				c := outboundCluster(snap, name, svc, port, subset.Labels, timeout)
 				if policy.Rule != nil {
 					networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.Envoy)
 				}
@@ -52,7 +52,12 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 	return out
 }
 
-func outboundCluster(name string, svc *model.Service, port model.Port, timeout *durationpb.Duration) *clusterv3.Cluster {
+// outboundCluster builds the cluster of one service port (or of one
+// subset of it, whose labels narrow the endpoints). How Envoy finds the
+// addresses follows the service's resolution: EDS for load-balanced
+// services, the original destination for passthrough ones, and for DNS
+// the endpoints' names inline, resolved by Envoy itself.
+func outboundCluster(snap *model.Snapshot, name string, svc *model.Service, port model.Port, subset map[string]string, timeout *durationpb.Duration) *clusterv3.Cluster {
 	c := &clusterv3.Cluster{
 		Name:            name,
 		ConnectTimeout:  timeout,
@@ -64,20 +69,18 @@ func outboundCluster(name string, svc *model.Service, port model.Port, timeout *
 	}
 	switch svc.Resolution {
 	case model.Passthrough:
-		// A headless service: forward to the pod the caller picked.
+		// A headless service or a ServiceEntry with resolution NONE:
+		// forward to the address the caller picked, on the entry's
+		// target port if it names one.
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}
 		c.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
-	case model.DNSLB:
-		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
-		c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
-		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
-			ClusterName: name,
-			Endpoints: []*endpointv3.LocalityLbEndpoints{{
-				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
-					Endpoint: &endpointv3.Endpoint{Address: eds.SocketAddress(svc.ExternalName, port.Number)},
-				}}},
-			}},
+		if port.TargetPort != 0 {
+			c.LbConfig = &clusterv3.Cluster_OriginalDstLbConfig_{OriginalDstLbConfig: &clusterv3.Cluster_OriginalDstLbConfig{
+				UpstreamPortOverride: wrapperspb.UInt32(port.TargetPort),
+			}}
 		}
+	case model.DNSLB, model.DNSRoundRobin:
+		dnsCluster(c, snap, svc, port, subset)
 	default:
 		c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS}
 		c.EdsClusterConfig = &clusterv3.Cluster_EdsClusterConfig{EdsConfig: resource.ADS(), ServiceName: name}
@@ -86,6 +89,57 @@ func outboundCluster(name string, svc *model.Service, port model.Port, timeout *
 		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: resource.Any(opts)}
 	}
 	return c
+}
+
+// dnsCluster makes c a cluster whose addresses Envoy resolves itself,
+// with the names inline (DNS clusters cannot use EDS). An ExternalName
+// service has one name; a ServiceEntry's names are its endpoints'
+// addresses, the hosts themselves when it lists none. DNS resolution
+// balances over everything every name returns (STRICT_DNS);
+// DNS_ROUND_ROBIN connects to the first address of one name (LOGICAL_DNS,
+// which Envoy accepts only with exactly one endpoint: the first).
+func dnsCluster(c *clusterv3.Cluster, snap *model.Snapshot, svc *model.Service, port model.Port, subset map[string]string) {
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+	if svc.ExternalName != "" {
+		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
+			ClusterName: c.Name,
+			Endpoints: []*endpointv3.LocalityLbEndpoints{{
+				LbEndpoints: []*endpointv3.LbEndpoint{{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{
+					Endpoint: &endpointv3.Endpoint{Address: eds.SocketAddress(svc.ExternalName, port.Number)},
+				}}},
+			}},
+		}
+		return
+	}
+	cla := eds.LoadAssignment(snap, c.Name, svc.Hostname, port.Name, subset)
+	if svc.Resolution == model.DNSRoundRobin {
+		if first, ok := firstEndpoint(cla); ok {
+			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
+			cla = first
+		}
+		// With no endpoint at all the cluster stays STRICT_DNS and empty:
+		// requests fail with 503 instead of Envoy rejecting the cluster.
+	}
+	c.LoadAssignment = cla
+}
+
+// firstEndpoint narrows an assignment to its first endpoint, in its
+// locality.
+func firstEndpoint(cla *endpointv3.ClusterLoadAssignment) (*endpointv3.ClusterLoadAssignment, bool) {
+	if len(cla.GetEndpoints()) == 0 || len(cla.GetEndpoints()[0].GetLbEndpoints()) == 0 {
+		return nil, false
+	}
+	loc := cla.GetEndpoints()[0]
+	ep := loc.GetLbEndpoints()[0]
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: cla.GetClusterName(),
+		Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			Locality:            loc.GetLocality(),
+			LbEndpoints:         []*endpointv3.LbEndpoint{ep},
+			LoadBalancingWeight: ep.GetLoadBalancingWeight(),
+		}},
+	}, true
 }
 
 // upstreamProtocolOptions pins the upstream HTTP version to the port's
