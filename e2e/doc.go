@@ -17,8 +17,13 @@
 //	framework/workload   a Pod: its namespace, its backend (cmd/e2e-backend) and its Pod object
 //	framework/pilotlight pilotlight as a subprocess with its own ServiceAccount token and RBAC
 //	framework/tcpproxy   a TCP link the test can cut, for API server outages
+//	framework/traffic    proxyless gRPC clients (grpc-go's xDS resolver) and call flows
+//	framework/wait       polling with generous deadlines
 //	kube/                the tests of the Kubernetes source against a real API server
 //
 // The tests need root and iproute2 (network namespaces); without them they
-// fail rather than skip, since CI has both. 'make e2e' runs them.
+// fail rather than skip, since CI has both. 'make e2e' runs them; the
+// benchmark runs with
+//
+//	cd e2e && go test ./kube -run '^$' -bench FirstConfig -benchtime 1x
 package e2e
