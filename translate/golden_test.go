@@ -18,6 +18,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/discovery/file"
 	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/gateway"
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
@@ -132,12 +133,18 @@ func renderCase(t *testing.T, dir string) map[string][]byte {
 			}
 		}
 	}
-	return map[string][]byte{
+	out := map[string][]byte{
 		"listeners": toYAML(t, listeners),
 		"routes":    toYAML(t, routes),
 		"clusters":  toYAML(t, clusters),
 		"endpoints": toYAML(t, endpoints),
 	}
+	// The secrets a router's listeners fetch over ADS; cases whose
+	// listeners name none have no secrets file.
+	if names := gateway.SecretNames(messages(listeners)); len(names) > 0 {
+		out["secrets"] = toYAML(t, gen(resource.SecretType, names))
+	}
+	return out
 }
 
 func loadMesh(t *testing.T, dir string, c goldenCase) *model.Snapshot {

@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pilotlight/pilotlight/translate/gateway"
 	"github.com/pilotlight/pilotlight/translate/grpcgen"
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/resource"
@@ -35,8 +36,10 @@ type Generator interface {
 // For returns the generator for a flavour.
 func For(f model.Flavor) (Generator, error) {
 	switch f {
-	case model.FlavorSidecar, model.FlavorRouter:
+	case model.FlavorSidecar:
 		return sidecar.Generator{}, nil
+	case model.FlavorRouter:
+		return gateway.Generator{}, nil
 	case model.FlavorGRPC:
 		return grpcgen.Generator{}, nil
 	}

@@ -30,6 +30,8 @@ const (
 	KindEndpointSlice Kind = "EndpointSlice"
 	KindPod           Kind = "Pod"
 	KindNode          Kind = "Node"
+	// KindSecret: Secrets holding gateway TLS credentials (secret.go).
+	KindSecret Kind = "Secret"
 )
 
 // ClusterScoped reports whether objects of the kind have no namespace.
@@ -59,6 +61,7 @@ var groupKinds = map[schema.GroupKind]Kind{
 	{Group: "", Kind: "Service"}:                                KindService,
 	{Group: "", Kind: "Pod"}:                                    KindPod,
 	{Group: "", Kind: "Node"}:                                   KindNode,
+	{Group: "", Kind: "Secret"}:                                 KindSecret,
 	{Group: "discovery.k8s.io", Kind: "EndpointSlice"}:          KindEndpointSlice,
 	{Group: "networking.istio.io", Kind: "VirtualService"}:      Kind(model.KindVirtualService),
 	{Group: "networking.istio.io", Kind: "DestinationRule"}:     Kind(model.KindDestinationRule),
@@ -89,6 +92,8 @@ func KindOf(obj runtime.Object) (Kind, bool) {
 		return KindPod, true
 	case *corev1.Node:
 		return KindNode, true
+	case *corev1.Secret:
+		return KindSecret, true
 	case *discoveryv1.EndpointSlice:
 		return KindEndpointSlice, true
 	}

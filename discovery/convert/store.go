@@ -145,6 +145,10 @@ func (s *Store) convert(b *model.Builder, mesh *meshv1alpha1.MeshConfig, domainS
 			}
 		case *corev1.Pod:
 			pods.add(o)
+		case *corev1.Secret:
+			if c := convertSecret(o); c != nil {
+				b.AddCredential(c)
+			}
 		default:
 			if cfg := s.configs[k]; cfg != nil && !reg.collect(cfg, s.objects[k]) {
 				b.AddConfig(cfg)

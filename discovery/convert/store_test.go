@@ -205,7 +205,8 @@ func TestKeys(t *testing.T) {
 		{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Namespace: "ignored"}}, Key{Kind: KindNode, Name: "n1"}, true},
 		{&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "ns"}}, Key{Kind: KindService, Namespace: "ns", Name: "s"}, true},
 		{&networkingv1.Sidecar{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "ns"}}, Key{Kind: Kind(model.KindSidecar), Namespace: "ns", Name: "default"}, true},
-		{&corev1.Secret{}, Key{}, false},
+		{&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cert", Namespace: "ns"}}, Key{Kind: KindSecret, Namespace: "ns", Name: "cert"}, true},
+		{&corev1.ConfigMap{}, Key{}, false},
 	}
 	for _, tt := range tests {
 		got, ok := KeyOf(tt.obj)

@@ -64,24 +64,6 @@ func (r *report) destinationRule(dr *networkingv1alpha3.DestinationRule) {
 	}
 }
 
-func (r *report) gateway(gw *networkingv1alpha3.Gateway) {
-	spec := field.NewPath("spec")
-	if len(gw.GetServers()) == 0 {
-		r.errorf(spec.Child("servers"), "at least one server is required")
-	}
-	for i, s := range gw.GetServers() {
-		path := spec.Child("servers").Index(i)
-		if s.GetPort() == nil {
-			r.errorf(path.Child("port"), "port is required")
-		} else if n := s.GetPort().GetNumber(); n < 1 || n > 65535 {
-			r.errorf(path.Child("port", "number"), "port %d is outside 1-65535", n)
-		}
-		if len(s.GetHosts()) == 0 {
-			r.errorf(path.Child("hosts"), "at least one host is required")
-		}
-	}
-}
-
 // hosts rejects empty host names, which would otherwise match nothing and
 // hide a typo.
 func (r *report) hosts(path *field.Path, hosts []string) {

@@ -34,6 +34,8 @@ func Object(obj runtime.Object) []model.Problem {
 		r.endpointSlice(o)
 	case *corev1.Pod:
 		r.pod(o)
+	case *corev1.Secret:
+		r.secret(o)
 	}
 	if _, spec, ok := convert.IstioSpec(obj); ok {
 		switch s := spec.(type) {
