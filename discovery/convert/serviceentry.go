@@ -170,7 +170,7 @@ func (s *Store) serviceEntryEndpoints(se *serviceEntry, svc *model.Service, work
 	add := func(w *workloadEntry) {
 		// Only DNS resolution turns names into addresses; unix sockets
 		// are not supported (validation warns about them).
-		if !w.hasIP() && !(dns && w.hasHostName()) {
+		if !w.hasIP() && (!dns || !w.hasHostName()) {
 			return
 		}
 		for _, p := range spec.GetPorts() {

@@ -96,11 +96,11 @@ func (r *report) serviceEntry(se *networkingv1alpha3.ServiceEntry) {
 // serviceEntryHost: a DNS name, possibly with a leading wildcard label;
 // "*" alone would capture all traffic and is refused, as in Istio.
 func (r *report) serviceEntryHost(path *field.Path, h string) {
-	switch {
-	case h == "":
+	switch h {
+	case "":
 		r.errorf(path, "host must not be empty")
 		return
-	case h == "*":
+	case "*":
 		r.errorf(path, "host * would match every destination; name the hosts")
 		return
 	}

@@ -17,7 +17,7 @@ import (
 // pass traffic through to, so proxyless clients get no cluster, route or
 // listener for it (analyze reports this).
 func supported(svc *model.Service) bool {
-	return !(svc.Resolution == model.Passthrough && svc.Origin == model.FromServiceEntry)
+	return svc.Resolution != model.Passthrough || svc.Origin != model.FromServiceEntry
 }
 
 // usesEDS reports whether the service's clusters take their endpoints
