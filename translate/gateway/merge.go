@@ -161,14 +161,14 @@ func mergeGateways(gateways []*model.Config) *merged {
 			}
 			// The port holds TLS servers: only another TLS server, or an
 			// HTTPS server with a route table of its own, may join.
+			if s.tls() == nil {
+				continue // A plaintext server on a TLS port (Analyze: gateway-port-conflict).
+			}
 			if s.isHTTP() {
 				if _, taken := m.byRoute[s.routeName]; taken || s.routeName == "" {
 					continue // Analyze: gateway-port-conflict.
 				}
 				m.byRoute[s.routeName] = []*server{s}
-			}
-			if s.tls() == nil {
-				continue // A plaintext server on a TLS port (Analyze: gateway-port-conflict).
 			}
 			m.servers[key] = append(m.servers[key], s)
 		}
