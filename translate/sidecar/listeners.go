@@ -45,6 +45,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			FilterChains:     []*listenerv3.FilterChain{chain},
 		}
 	}
+	ranges := newRangeChains()
 	// HTTP first, so that it claims the wildcard listeners.
 	for _, svc := range snap.ServicesFor(v.Namespace) {
 		for _, port := range svc.Ports {
@@ -67,10 +68,11 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 				Target:          networking.Envoy,
 			}))
 			switch {
-			case len(svc.Addresses) > 0:
+			case len(svc.Addresses) > 0 || len(svc.CIDRs) > 0:
 				for _, vip := range svc.Addresses {
 					add(vip, port.Number, chain)
 				}
+				ranges.add(svc, port.Number, chain)
 			case svc.Resolution == model.Passthrough:
 				for _, e := range snap.EndpointsForPort(svc.Hostname, port.Name) {
 					if e.Health == model.Healthy {
@@ -82,6 +84,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			}
 		}
 	}
+	ranges.attach(byName, snap)
 	out := []resource.Resource{{Name: resource.VirtualOutboundListener, Message: virtualOutbound(snap)}}
 	for name, l := range byName {
 		out = append(out, resource.Resource{Name: name, Message: l})

@@ -1,0 +1,90 @@
+package sidecar
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+
+	"github.com/pilotlight/pilotlight/translate/eds"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// rangeChains holds, per port, the filter chains of ServiceEntry address
+// ranges (CIDRs). virtualOutbound hands a connection to the listener of
+// its exact destination address or, failing that, to 0.0.0.0_PORT, so a
+// range can only be matched there: by a chain whose prefix_ranges hold
+// it. Without that chain, traffic to a registered range would fall
+// through to the outbound traffic policy, and REGISTRY_ONLY would drop it.
+type rangeChains struct {
+	byPort map[uint32][]*listenerv3.FilterChain
+	seen   map[string]bool
+}
+
+func newRangeChains() *rangeChains {
+	return &rangeChains{byPort: map[uint32][]*listenerv3.FilterChain{}, seen: map[string]bool{}}
+}
+
+// add registers a service port's chain for each of the service's ranges.
+// Envoy rejects two chains with one match, so a range claimed on a port
+// by an earlier service (services come sorted by hostname) stays its.
+func (rc *rangeChains) add(svc *model.Service, port uint32, chain *listenerv3.FilterChain) {
+	for _, cidr := range svc.CIDRs {
+		p, err := netip.ParsePrefix(cidr)
+		key := cidr + "_" + strconv.FormatUint(uint64(port), 10)
+		if err != nil || rc.seen[key] {
+			continue
+		}
+		rc.seen[key] = true
+		c := proto.Clone(chain).(*listenerv3.FilterChain)
+		c.FilterChainMatch = &listenerv3.FilterChainMatch{PrefixRanges: []*corev3.CidrRange{{
+			AddressPrefix: p.Addr().String(),
+			PrefixLen:     wrapperspb.UInt32(uint32(p.Bits())),
+		}}}
+		rc.byPort[port] = append(rc.byPort[port], c)
+	}
+}
+
+// attach adds the chains to each port's wildcard listener. A listener
+// created here for them gets a default chain that follows the outbound
+// traffic policy, so other destinations on the port fare as they would
+// without it; an existing one (HTTP or a TCP service without addresses)
+// keeps its own chain as the catch-all.
+func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *model.Snapshot) {
+	ports := make([]uint32, 0, len(rc.byPort))
+	for p := range rc.byPort {
+		ports = append(ports, p)
+	}
+	slices.Sort(ports)
+	for _, port := range ports {
+		name := wildcardIP + "_" + strconv.FormatUint(uint64(port), 10)
+		l, ok := byName[name]
+		if !ok {
+			fallback := outboundFallbackCluster(snap)
+			l = &listenerv3.Listener{
+				Name:               name,
+				Address:            eds.SocketAddress(wildcardIP, port),
+				BindToPort:         wrapperspb.Bool(false),
+				TrafficDirection:   corev3.TrafficDirection_OUTBOUND,
+				DefaultFilterChain: tcpChain(fallback, fallback),
+			}
+			byName[name] = l
+		}
+		l.FilterChains = append(l.FilterChains, rc.byPort[port]...)
+	}
+}
+
+// outboundFallbackCluster is where traffic to no registered destination
+// goes: out of the mesh (ALLOW_ANY) or nowhere (REGISTRY_ONLY).
+func outboundFallbackCluster(snap *model.Snapshot) string {
+	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+		return resource.BlackHoleCluster
+	}
+	return resource.PassthroughCluster
+}
