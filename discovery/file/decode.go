@@ -140,7 +140,7 @@ func decodeDocument(source string, doc document) []item {
 		return fail("not a Kubernetes object (document starting at line %d): %v", doc.line, err)
 	}
 	if h.Kind != "List" {
-		return []item{decodeObject(source, doc.index, "", js, h, strictErr)}
+		return []item{redactSecret(decodeObject(source, doc.index, "", js, h, strictErr), js)}
 	}
 	var list struct {
 		Items []json.RawMessage `json:"items"`
@@ -160,7 +160,7 @@ func decodeDocument(source string, doc document) []item {
 			out = append(out, item{problems: []model.Problem{{Source: source, Index: doc.index, Field: prefix, Message: "a List inside a List is not supported"}}})
 			continue
 		}
-		out = append(out, decodeObject(source, doc.index, prefix, raw, ih, strictErr))
+		out = append(out, redactSecret(decodeObject(source, doc.index, prefix, raw, ih, strictErr), raw))
 	}
 	return out
 }

@@ -87,10 +87,10 @@ func (r *report) gatewayHost(path *field.Path, h string) {
 		host, ns = h, ""
 	}
 	switch {
-	case qualified && ns != "." && ns != "*":
-		r.check(path, h, validation.IsDNS1123Label(ns))
 	case qualified && ns == "":
 		r.errorf(path, "%q: the namespace before / must not be empty", h)
+	case qualified && ns != "." && ns != "*":
+		r.check(path, h, validation.IsDNS1123Label(ns))
 	}
 	switch {
 	case host == "":
