@@ -7,6 +7,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -22,13 +24,33 @@ import (
 // range can only be matched there: by a chain whose prefix_ranges hold
 // it. Without that chain, traffic to a registered range would fall
 // through to the outbound traffic policy, and REGISTRY_ONLY would drop it.
+//
+// TLS services without an address (a ServiceEntry for an external HTTPS
+// API) meet on 0.0.0.0_PORT the same way, told apart by the SNI the
+// client sends: their chains match server_names, and the listener reads
+// the SNI with the TLS inspector.
 type rangeChains struct {
 	byPort map[uint32][]*listenerv3.FilterChain
 	seen   map[string]bool
+	sni    map[uint32]bool // ports whose chains match on SNI
 }
 
 func newRangeChains() *rangeChains {
-	return &rangeChains{byPort: map[uint32][]*listenerv3.FilterChain{}, seen: map[string]bool{}}
+	return &rangeChains{byPort: map[uint32][]*listenerv3.FilterChain{}, seen: map[string]bool{}, sni: map[uint32]bool{}}
+}
+
+// addSNI registers a TLS service port's chain, matched by the service's
+// hostname as SNI (a wildcard host matches as a wildcard server name).
+func (rc *rangeChains) addSNI(svc *model.Service, port uint32, chain *listenerv3.FilterChain) {
+	key := "sni:" + svc.Hostname + "_" + strconv.FormatUint(uint64(port), 10)
+	if rc.seen[key] {
+		return
+	}
+	rc.seen[key] = true
+	c := proto.Clone(chain).(*listenerv3.FilterChain)
+	c.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{svc.Hostname}}
+	rc.byPort[port] = append(rc.byPort[port], c)
+	rc.sni[port] = true
 }
 
 // add registers a service port's chain for each of the service's ranges.
@@ -77,6 +99,12 @@ func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *mode
 			byName[name] = l
 		}
 		l.FilterChains = append(l.FilterChains, rc.byPort[port]...)
+		if rc.sni[port] {
+			l.ListenerFilters = append(l.ListenerFilters, &listenerv3.ListenerFilter{
+				Name:       wellknown.TlsInspector,
+				ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&tlsinspectorv3.TlsInspector{})},
+			})
+		}
 	}
 }
 

@@ -79,6 +79,8 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 						add(e.Address, port.Number, chain)
 					}
 				}
+			case port.Protocol == model.TLS || port.Protocol == model.HTTPS:
+				ranges.addSNI(svc, port.Number, chain)
 			default:
 				add(wildcardIP, port.Number, chain)
 			}
