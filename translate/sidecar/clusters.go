@@ -101,6 +101,10 @@ func outboundCluster(snap *model.Snapshot, name string, svc *model.Service, port
 func dnsCluster(c *clusterv3.Cluster, snap *model.Snapshot, svc *model.Service, port model.Port, subset map[string]string) {
 	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
 	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+	// Re-resolve at the mesh's rate, sooner when the record's TTL says
+	// so, as istiod configures DNS clusters.
+	c.DnsRefreshRate = snap.Mesh().GetDnsRefreshRate()
+	c.RespectDnsTtl = true
 	if svc.ExternalName != "" {
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
 			ClusterName: c.Name,
