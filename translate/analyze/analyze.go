@@ -39,6 +39,7 @@ func Run(snap *model.Snapshot) []model.Problem {
 	out = append(out, virtualServices(snap)...)
 	out = append(out, destinationRules(snap)...)
 	out = append(out, sidecars(snap)...)
+	out = append(out, serviceEntries(snap)...)
 	slices.SortFunc(out, func(a, b model.Problem) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace),
 			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Field, b.Field), cmp.Compare(a.Code, b.Code))
@@ -52,4 +53,18 @@ func finding(c *model.Config, code, field, fix, format string, args ...any) mode
 		Source: Source, Index: -1, Kind: string(c.Kind), Namespace: c.Namespace, Name: c.Name,
 		Field: field, Message: fmt.Sprintf(format, args...), Warning: true, Code: code, Fix: fix,
 	}
+}
+
+// serviceEntries reports what proxyless clients cannot reach. A
+// ServiceEntry with several hosts is reported once.
+func serviceEntries(snap *model.Snapshot) []model.Problem {
+	var out []model.Problem
+	for _, svc := range snap.Services() {
+		if svc.Origin == model.FromServiceEntry && svc.Resolution == model.Passthrough {
+			c := &model.Config{Kind: model.KindServiceEntry, Namespace: svc.Namespace, Name: svc.Name}
+			out = append(out, finding(c, CodeNotForGRPC, "spec.resolution", "",
+				"resolution NONE forwards to the address the client dialled, which proxyless gRPC clients cannot do: they get no listener for it"))
+		}
+	}
+	return out
 }
