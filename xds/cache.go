@@ -32,6 +32,8 @@ type Cache struct {
 	builder builder
 	// generatorFor picks the generator of a flavour; tests replace it.
 	generatorFor func(model.Flavor) (translate.Generator, error)
+	// serveCredentials: see Options.ServeCredentials and sds.go.
+	serveCredentials bool
 
 	current atomic.Pointer[generation]
 	// pushed is the last snapshot whose push has finished.
@@ -81,6 +83,9 @@ func (c *Cache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch c
 	if err != nil {
 		return nil, err
 	}
+	if c.refusesSecrets(st, req.GetTypeUrl(), sub) {
+		return func() {}, nil
+	}
 	w := &watch{c: c, st: st, typeURL: req.GetTypeUrl(), sub: sub, sotwReq: req, sotwCh: ch}
 	c.open(w)
 	return w.cancel, nil
@@ -91,6 +96,9 @@ func (c *Cache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscrip
 	st, err := c.streamFor(req)
 	if err != nil {
 		return nil, err
+	}
+	if c.refusesSecrets(st, req.GetTypeUrl(), sub) {
+		return func() {}, nil
 	}
 	w := &watch{c: c, st: st, typeURL: req.GetTypeUrl(), sub: sub, deltaReq: req, deltaCh: ch}
 	c.open(w)
@@ -126,6 +134,9 @@ func (c *Cache) Fetch(_ context.Context, req *cachev3.Request) (cachev3.Response
 	}
 	st := &proxyStream{proxy: p, ov: ov, iv: iv, gen: gen, outKey: ov.Key(), inKey: iv.Key()}
 	sub := stream.NewSotwSubscription(req.GetResourceNames(), true)
+	if c.refusesSecrets(st, req.GetTypeUrl(), &sub) {
+		return nil, status.Error(codes.PermissionDenied, secretsRefusedMessage)
+	}
 	items, _, ok := c.resolve(g, st, req.GetTypeUrl(), &sub)
 	if !ok {
 		return nil, status.Error(codes.Internal, "generation failed")

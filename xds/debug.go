@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
@@ -155,7 +156,11 @@ func (c *Cache) ConfigDump(proxyID string) (debugapi.ConfigDump, bool) {
 	for typeURL, items := range states {
 		list := make([]json.RawMessage, 0, len(items))
 		for _, b := range items {
-			js, err := protojson.Marshal(b.any)
+			render := protojson.Marshal
+			if typeURL == resource.SecretType {
+				render = redactedSecret
+			}
+			js, err := render(b.any)
 			if err != nil {
 				// A type this binary cannot render still shows up, by name.
 				js, _ = json.Marshal(map[string]string{"@type": b.any.GetTypeUrl(), "name": b.name, "error": err.Error()})

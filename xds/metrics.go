@@ -29,6 +29,7 @@ type metrics struct {
 	cacheHits          *prometheus.CounterVec
 	invalidResources   *prometheus.CounterVec
 	generationErrors   *prometheus.CounterVec
+	refusedSecrets     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -75,10 +76,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "pilotlight_xds_generation_errors_total",
 			Help: "Generator calls that panicked; the affected proxies keep their last config.",
 		}, []string{"type"}),
+		refusedSecrets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pilotlight_xds_refused_secret_requests_total",
+			Help: "Secret (SDS) requests refused because this server does not serve credentials (--serve-gateway-secrets).",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connectedProxies, m.pushes, m.pushDuration, m.nacks, m.debounce,
-			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors)
+			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets)
 	}
 	return m
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// can. An unhealthy source does not make the server unready: it keeps
 	// serving the last good state, and /ready says it is degraded.
 	SourceHealth func() SourceStatus
+	// ServeCredentials lets proxies subscribe to secrets (gateway
+	// credentialName certificates and keys). Off, the cache refuses every
+	// SDS subscription: streams are not authenticated yet, and a
+	// plaintext stream must never carry keys (see sds.go).
+	ServeCredentials bool
 }
 
 // Server is pilotlight's ADS server.
@@ -98,6 +103,7 @@ func NewServer(opts Options) *Server {
 		kick:    make(chan struct{}, 1),
 		started: time.Now(),
 	}
+	s.cache.serveCredentials = opts.ServeCredentials
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	// go-control-plane logs routine protocol events (stale nonces) at
 	// info; only its warnings are worth an operator's attention.

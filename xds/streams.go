@@ -49,6 +49,9 @@ type proxyStream struct {
 	// types is guarded by mu.
 	mu    sync.Mutex
 	types map[string]*typeState
+	// secretsRefused: the stream asked for secrets and was told no (once
+	// in the log per stream). Guarded by mu.
+	secretsRefused bool
 }
 
 // sentRecord remembers one response, so that a later ACK or NACK, which

@@ -1,0 +1,93 @@
+package xds
+
+import (
+	"errors"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// Secrets (SDS) are served like every other type: the generator's
+// Outbound set for the proxy's view holds them (a router's credentialName
+// certificates, from its own namespace only), and named subscriptions
+// resolve against it. What differs is who may have them.
+//
+// DESIGN.md: plaintext streams get config, never keys. pilotlight has no
+// authenticated streams yet (the CA work adds mTLS on 15012 and
+// TokenReview), so it cannot tell a gateway from anything else that can
+// reach port 15010 and claim to be one. Until then serving secrets is
+// the operator's explicit choice, Options.ServeCredentials
+// (--serve-gateway-secrets), for a control plane only gateways can reach.
+// Without it every SDS subscription is refused: the watch is never
+// answered, as istiod does for an unauthorised proxy, so Envoy keeps the
+// TLS listener warming until its initial fetch timeout and then refuses
+// handshakes on it while the rest of its config works. Each refusal is
+// counted; the first on a stream is logged with the names asked for.
+
+const secretsRefusedMessage = "this server does not serve secrets (gateway certificates) over unauthenticated streams; start it with --serve-gateway-secrets to allow it"
+
+// refusesSecrets reports whether a subscription must be refused, and
+// accounts for it.
+func (c *Cache) refusesSecrets(st *proxyStream, typeURL string, sub cachev3.Subscription) bool {
+	if typeURL != resource.SecretType || c.serveCredentials {
+		return false
+	}
+	c.metrics.refusedSecrets.Inc()
+	st.mu.Lock()
+	first := !st.secretsRefused
+	st.secretsRefused = true
+	st.mu.Unlock()
+	if first {
+		names := make([]string, 0, len(sub.SubscribedResources()))
+		for n := range sub.SubscribedResources() {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		c.log.Warn("refusing secrets: "+secretsRefusedMessage,
+			zap.String("proxy", st.proxy.ID), zap.Strings("names", names), zap.Bool("wildcard", sub.IsWildcard()))
+	}
+	return true
+}
+
+// redactedSecret renders a secret for config_dump with its private key
+// replaced by a marker, as Envoy's own config dump does; certificates and
+// CA bundles are public and stay.
+func redactedSecret(m proto.Message) ([]byte, error) {
+	a, ok := m.(*anypb.Any)
+	if !ok {
+		return nil, errors.New("not a packed secret")
+	}
+	s := &tlsv3.Secret{}
+	if err := a.UnmarshalTo(s); err != nil {
+		return nil, err
+	}
+	if c := s.GetTlsCertificate(); c != nil {
+		c = proto.Clone(c).(*tlsv3.TlsCertificate)
+		if c.GetPrivateKey() != nil {
+			c.PrivateKey = redactedData()
+		}
+		if c.GetPassword() != nil {
+			c.Password = redactedData()
+		}
+		s.Type = &tlsv3.Secret_TlsCertificate{TlsCertificate: c}
+	}
+	if k := s.GetSessionTicketKeys(); k != nil {
+		s.Type = &tlsv3.Secret_SessionTicketKeys{SessionTicketKeys: &tlsv3.TlsSessionTicketKeys{}}
+	}
+	if g := s.GetGenericSecret(); g != nil {
+		s.Type = &tlsv3.Secret_GenericSecret{GenericSecret: &tlsv3.GenericSecret{Secret: redactedData()}}
+	}
+	return protojson.Marshal(resource.Any(s))
+}
+
+func redactedData() *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
+}
