@@ -110,6 +110,10 @@ type invalidation struct {
 	// the services a workload serves come from the endpoints at its
 	// address.
 	ips map[string]struct{}
+	// secrets: every SDS entry is rebuilt. Only secrets read credentials
+	// (listeners name them, whatever their bytes), so a rotated
+	// certificate rebuilds and pushes secrets alone.
+	secrets bool
 }
 
 // invalidationFor decides what a diff invalidates. Correctness first: the
@@ -118,8 +122,12 @@ type invalidation struct {
 // clusters of services that are not load balanced from EDS (headless
 // services get a listener per endpoint). So an endpoint-only diff keeps
 // outbound CDS/LDS/RDS unless it touches such a service, and keeps inbound
-// entries of workloads at other addresses. Anything else rebuilds all.
+// entries of workloads at other addresses. A credentials-only diff
+// rebuilds secrets alone. Anything else rebuilds all.
 func invalidationFor(old, cur *model.Snapshot, d model.Diff) invalidation {
+	if d.CredentialsOnly() {
+		return invalidation{secrets: true}
+	}
 	if !d.EndpointsOnly() {
 		return invalidation{all: true}
 	}
@@ -145,6 +153,9 @@ func (inv invalidation) keeps(k entryKey, e *entry) bool {
 	if inv.endpoints && k.typeURL == resource.EndpointType {
 		return false
 	}
+	if inv.secrets && k.typeURL == resource.SecretType {
+		return false
+	}
 	return !inv.touchesIPs(e.inboundIPs)
 }
 
@@ -159,7 +170,8 @@ func (inv invalidation) touchesIPs(ips []string) bool {
 
 // affects reports whether a watch may see a different state.
 func (inv invalidation) affects(typeURL string, iv *model.InboundView) bool {
-	return inv.all || (inv.endpoints && typeURL == resource.EndpointType) || inv.touchesIPs(iv.IPs)
+	return inv.all || (inv.endpoints && typeURL == resource.EndpointType) || (inv.secrets && typeURL == resource.SecretType) ||
+		inv.touchesIPs(iv.IPs)
 }
 
 // carryOver copies into next the finished entries of prev that stay

@@ -88,10 +88,24 @@ func TestSecretsServedFromTheGeneratorsOutboundSet(t *testing.T) {
 				t.Fatalf("shop router got key %q", got)
 			}
 
-			// Rotation: the new bytes are pushed.
+			// Rotation: the new bytes are pushed, and nothing but secrets
+			// is rebuilt.
+			subscribe(t, ingress, resource.ListenerType)
+			if u := next(t, ingress); u.TypeURL != resource.ListenerType {
+				t.Fatalf("got %s, want listeners", u.TypeURL)
+			}
+			full := h.metric("pilotlight_xds_full_pushes_total", nil)
+			lds := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "lds"})
 			h.install(gatewayMesh("v2"))
 			if got := privateKey(t, next(t, ingress), name); got != keyMarker+" v2 of istio-system" {
 				t.Fatalf("after rotation ingress got key %q", got)
+			}
+			quiet(t, ingress, 100*time.Millisecond)
+			if got := h.metric("pilotlight_xds_full_pushes_total", nil); got != full {
+				t.Errorf("a rotated certificate caused a full push (%v -> %v)", full, got)
+			}
+			if got := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "lds"}); got != lds {
+				t.Errorf("a rotated certificate rebuilt listeners (%v -> %v)", lds, got)
 			}
 
 			dump := configDump(t, h, gatewayNode("ingress", "istio-system").Proto().GetId())

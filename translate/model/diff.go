@@ -27,6 +27,13 @@ func (d Diff) EndpointsOnly() bool {
 		len(d.Configs) == 0 && len(d.Credentials) == 0 && len(d.Endpoints) > 0
 }
 
+// CredentialsOnly reports whether the only changes are to TLS
+// credentials, which only the secrets built from them depend on.
+func (d Diff) CredentialsOnly() bool {
+	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
+		len(d.Configs) == 0 && len(d.Endpoints) == 0 && len(d.Credentials) > 0
+}
+
 // DiffSnapshots compares two snapshots by their per-item content hashes. A
 // nil old snapshot yields a Full diff.
 func DiffSnapshots(old, cur *Snapshot) Diff {
