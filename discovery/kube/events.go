@@ -57,7 +57,9 @@ func (s *Source) upsert(o any) {
 		s.nsLabels[key.Name] = maps.Clone(obj.(metav1.Object).GetLabels())
 		s.mu.Unlock()
 	}
-	if !isIstio(key.Kind) {
+	// Istio objects and Secrets are checked first; other kinds are stored
+	// as they come.
+	if !isIstio(key.Kind) && key.Kind != convert.KindSecret {
 		s.set(obj)
 		return
 	}

@@ -27,6 +27,8 @@ type informerSet struct {
 	// meshCM watches only the mesh ConfigMap; nil when the mesh config
 	// comes from a file.
 	meshCM informers.SharedInformerFactory
+	// secrets watch credential Secrets, when Options.Secrets is set.
+	secrets []scoped[informers.SharedInformerFactory]
 }
 
 // scoped is a factory limited to one namespace ("" for all).
@@ -47,6 +49,9 @@ func (s *Source) newInformers() *informerSet {
 			informers.NewSharedInformerFactoryWithOptions(o.Kube, 0, informers.WithNamespace(ns), informers.WithTransform(slim))})
 		set.istio = append(set.istio, scoped[istioinformers.SharedInformerFactory]{ns,
 			istioinformers.NewSharedInformerFactoryWithOptions(o.Istio, 0, istioinformers.WithNamespace(ns), istioinformers.WithTransform(slim))})
+	}
+	if o.Secrets {
+		set.secrets = newSecretFactories(o, namespaces)
 	}
 	if namespaces[0] == metav1.NamespaceAll {
 		set.cluster = set.kube[0].factory
@@ -76,6 +81,7 @@ func (i *informerSet) startKube(ctx context.Context) {
 		f.factory.Start(ctx.Done())
 	}
 	i.cluster.Start(ctx.Done())
+	i.startSecrets(ctx)
 	if i.meshCM != nil {
 		s.register("mesh ConfigMap "+s.opts.MeshConfigMapNamespace+"/"+s.opts.MeshConfigMapName,
 			i.meshCM.Core().V1().ConfigMaps().Informer(), s.meshHandler())
@@ -116,6 +122,9 @@ func (i *informerSet) shutdown() {
 		f.factory.Shutdown()
 	}
 	for _, f := range i.istio {
+		f.factory.Shutdown()
+	}
+	for _, f := range i.secrets {
 		f.factory.Shutdown()
 	}
 	i.cluster.Shutdown()

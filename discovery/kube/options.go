@@ -52,6 +52,10 @@ type Options struct {
 	// WatchNamespaces limits the namespaced informers to these namespaces;
 	// empty means all.
 	WatchNamespaces []string
+	// Secrets watches Secrets of types kubernetes.io/tls and Opaque, the
+	// gateway credentials served over SDS (secrets.go). Off, no Secret is
+	// read and none needs to be readable.
+	Secrets bool
 	// Registry receives the source's metrics; nil registers nothing.
 	Registry prometheus.Registerer
 	// Probe checks that the API server answers. nil means GET /readyz with

@@ -18,6 +18,9 @@ func slim(obj any) (any, error) {
 	if pod, ok := obj.(*corev1.Pod); ok {
 		return slimPod(pod), nil
 	}
+	if sec, ok := obj.(*corev1.Secret); ok {
+		return slimSecret(sec), nil
+	}
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
 		delete(m.GetAnnotations(), lastApplied)
