@@ -140,3 +140,24 @@ func TestUnreferencedSecretsAreNotServed(t *testing.T) {
 		t.Error("an unselected router still needs its clusters")
 	}
 }
+
+// A Sidecar resource, even the mesh-wide one in the root namespace,
+// scopes sidecars only: a router keeps the clusters of every service
+// exported to its namespace, as in Istio.
+func TestSidecarResourcesDoNotScopeRouters(t *testing.T) {
+	b := model.NewBuilder()
+	for _, ns := range []string{"istio-system", "shop"} {
+		b.AddService(&model.Service{Hostname: "web." + ns + ".svc.cluster.local", Name: "web", Namespace: ns,
+			Ports: []model.Port{{Name: "http", Number: 80, Protocol: model.HTTP}}})
+	}
+	b.AddConfig(&model.Config{Kind: model.KindSidecar, Namespace: "istio-system", Name: "default", Spec: &networkingv1alpha3.Sidecar{
+		Egress: []*networkingv1alpha3.IstioEgressListener{{Hosts: []string{"./*"}}},
+	}})
+	snap := b.Build()
+	got := names(gateway.Generator{}.Outbound(snap, router("istio-system", ingress), resource.ClusterType))
+	for _, want := range []string{"outbound|80||web.istio-system.svc.cluster.local", "outbound|80||web.shop.svc.cluster.local"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("router clusters %v lack %s", got, want)
+		}
+	}
+}

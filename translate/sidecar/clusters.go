@@ -32,7 +32,13 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 		out = append(out, resource.Resource{Name: resource.InboundPassthroughCluster,
 			Message: passthroughCluster(resource.InboundPassthroughCluster, timeout, true)})
 	}
-	for _, svc := range snap.ServicesFor(v.Namespace) {
+	services := snap.ServicesFor(v.Namespace)
+	if v.Flavor == model.FlavorRouter {
+		// Sidecar resources scope sidecars only: a gateway reaches every
+		// service exported to its namespace, as in Istio.
+		services = snap.ExportedTo(v.Namespace)
+	}
+	for _, svc := range services {
 		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
