@@ -92,10 +92,10 @@ func (r *report) gatewayHost(path *field.Path, h string) {
 	case qualified && ns != "." && ns != "*":
 		r.check(path, h, validation.IsDNS1123Label(ns))
 	}
-	switch {
-	case host == "":
+	switch host {
+	case "":
 		r.errorf(path, "host must not be empty")
-	case host == "*":
+	case "*":
 	default:
 		r.check(path, h, validation.IsDNS1123Subdomain(strings.TrimPrefix(host, "*.")))
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net/netip"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -84,7 +85,7 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.Do
 			common.ValidationContextType = combined(validationContext(t, false), credentialSDS(names[0]+CASuffix))
 		case len(t.GetSubjectAltNames()) > 0:
 			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{
-				ValidationContext: &tlsv3.CertificateValidationContext{MatchSubjectAltNames: exactMatchers(t.GetSubjectAltNames())},
+				ValidationContext: &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(t.GetSubjectAltNames())},
 			}
 		}
 	default:
@@ -122,7 +123,7 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.Do
 // CA: subject alt names, and for credential servers SPKI and hash pins.
 // withCRL adds the server's CRL file.
 func validationContext(t *networkingv1alpha3.ServerTLSSettings, withCRL bool) *tlsv3.CertificateValidationContext {
-	vc := &tlsv3.CertificateValidationContext{MatchSubjectAltNames: exactMatchers(t.GetSubjectAltNames())}
+	vc := &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(t.GetSubjectAltNames())}
 	if !withCRL {
 		vc.VerifyCertificateSpki = t.GetVerifyCertificateSpki()
 		vc.VerifyCertificateHash = t.GetVerifyCertificateHash()
@@ -140,12 +141,32 @@ func combined(def *tlsv3.CertificateValidationContext, sds *tlsv3.SdsSecretConfi
 	}}
 }
 
-func exactMatchers(names []string) []*matcherv3.StringMatcher {
-	var out []*matcherv3.StringMatcher
+// sanMatchers matches subject alt names exactly, each against the SAN
+// type its form says: URIs (SPIFFE ids) by scheme, IP addresses, email
+// addresses, and DNS names for the rest.
+func sanMatchers(names []string) []*tlsv3.SubjectAltNameMatcher {
+	var out []*tlsv3.SubjectAltNameMatcher
 	for _, n := range names {
-		out = append(out, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: n}})
+		typ := tlsv3.SubjectAltNameMatcher_DNS
+		switch {
+		case strings.Contains(n, "://"):
+			typ = tlsv3.SubjectAltNameMatcher_URI
+		case isIP(n):
+			typ = tlsv3.SubjectAltNameMatcher_IP_ADDRESS
+		case strings.Contains(n, "@"):
+			typ = tlsv3.SubjectAltNameMatcher_EMAIL
+		}
+		out = append(out, &tlsv3.SubjectAltNameMatcher{
+			SanType: typ,
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: n}},
+		})
 	}
 	return out
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func file(path string) *corev3.DataSource {
