@@ -171,7 +171,7 @@ func chainMatch(c chain) *listenerv3.FilterChainMatch {
 	if len(sni) == 0 && len(c.alpn) == 0 {
 		return nil
 	}
-	return &listenerv3.FilterChainMatch{ServerNames: sni, ApplicationProtocols: c.alpn}
+	return &listenerv3.FilterChainMatch{ServerNames: slices.Clone(sni), ApplicationProtocols: c.alpn}
 }
 
 // httpFilter is a gateway's connection manager: requests come from

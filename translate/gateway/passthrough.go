@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"slices"
 	"strconv"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -81,7 +82,7 @@ func autoPassthroughChains(snap *model.Snapshot, v model.OutboundView, s *server
 	for _, t := range passthroughTargets(snap, v.Namespace, s.sniHosts()) {
 		out = append(out, chain{
 			sni:     []string{t.sni()},
-			alpn:    istioMTLSALPNs,
+			alpn:    slices.Clone(istioMTLSALPNs),
 			filters: []*listenerv3.Filter{singleClusterProxy(t.sni())},
 		})
 	}

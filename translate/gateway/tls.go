@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -56,7 +57,8 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.Do
 	if mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL && tcp {
 		alpn = alpnIstioTCPMTL
 	}
-	common := &tlsv3.CommonTlsContext{AlpnProtocols: alpn}
+	// Generated protos never share slices with package state or specs.
+	common := &tlsv3.CommonTlsContext{AlpnProtocols: slices.Clone(alpn)}
 	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: common, RequireClientCertificate: wrapperspb.Bool(false)}
 	mutual := mode == networkingv1alpha3.ServerTLSSettings_MUTUAL || mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL
 	if mutual {
@@ -125,8 +127,8 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.Do
 func validationContext(t *networkingv1alpha3.ServerTLSSettings, withCRL bool) *tlsv3.CertificateValidationContext {
 	vc := &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(t.GetSubjectAltNames())}
 	if !withCRL {
-		vc.VerifyCertificateSpki = t.GetVerifyCertificateSpki()
-		vc.VerifyCertificateHash = t.GetVerifyCertificateHash()
+		vc.VerifyCertificateSpki = slices.Clone(t.GetVerifyCertificateSpki())
+		vc.VerifyCertificateHash = slices.Clone(t.GetVerifyCertificateHash())
 	}
 	if withCRL && t.GetCaCrl() != "" {
 		vc.Crl = file(t.GetCaCrl())
@@ -227,10 +229,10 @@ func applyTLSDefaults(common *tlsv3.CommonTlsContext, d *meshv1alpha1.MeshConfig
 		return
 	}
 	if len(d.GetEcdhCurves()) > 0 {
-		tlsParams(common).EcdhCurves = d.GetEcdhCurves()
+		tlsParams(common).EcdhCurves = slices.Clone(d.GetEcdhCurves())
 	}
 	if len(d.GetCipherSuites()) > 0 {
-		tlsParams(common).CipherSuites = d.GetCipherSuites()
+		tlsParams(common).CipherSuites = slices.Clone(d.GetCipherSuites())
 	}
 	switch d.GetMinProtocolVersion() {
 	case meshv1alpha1.MeshConfig_TLSConfig_TLSV1_2:
@@ -251,7 +253,7 @@ func applyTLSParams(common *tlsv3.CommonTlsContext, t *networkingv1alpha3.Server
 		tlsParams(common).TlsMaximumProtocolVersion = tlsv3.TlsParameters_TlsProtocol(v)
 	}
 	if len(t.GetCipherSuites()) > 0 {
-		tlsParams(common).CipherSuites = t.GetCipherSuites()
+		tlsParams(common).CipherSuites = slices.Clone(t.GetCipherSuites())
 	}
 }
 
