@@ -1,8 +1,10 @@
 // Package translate turns the mesh model into the Envoy resources each
 // proxy receives. It owns the View types that decide which proxies may
 // share generated resources, and dispatches to one generator per proxy
-// flavour (translate/sidecar for Envoy, translate/grpcgen for proxyless
-// gRPC).
+// flavour: translate/sidecar for Envoy sidecars, translate/gateway for
+// Envoy gateways (router proxies), translate/grpcgen for proxyless gRPC.
+// translate/networking holds the Istio traffic API translation they share
+// and translate/analyze reports what none of them carries out.
 //
 // Translation is pure: no I/O, no clock, no logger, sorted output. A
 // generator reads the Snapshot and a View and nothing else, so a View's Key

@@ -72,19 +72,13 @@ func (s *Store) sliceEndpoints(slice *discoveryv1.EndpointSlice, svc *corev1.Ser
 func (s *Store) podEndpoints(svc *corev1.Service, host string, pods []*corev1.Pod) []*model.Endpoint {
 	var out []*model.Endpoint
 	for _, pod := range pods {
-		if pod.Status.Phase != corev1.PodRunning || !selects(svc.Spec.Selector, pod.Labels) {
+		if !selects(svc.Spec.Selector, pod.Labels) {
 			continue
 		}
-		ips := podIPs(pod)
-		if len(ips) == 0 {
+		w, ips, ok := s.podWorkload(pod)
+		if !ok {
 			continue
 		}
-		ready := podReady(pod)
-		terminating := pod.DeletionTimestamp != nil
-		w := workload{namespace: pod.Namespace, name: pod.Name}
-		w.fromPod(pod)
-		w.locality = s.locality(pod.Spec.NodeName, nil)
-		w.health = health(ptr(ready && !terminating), ptr(ready), ptr(terminating))
 		for i := range svc.Spec.Ports {
 			sp := &svc.Spec.Ports[i]
 			target, ok := targetPort(pod, sp)
@@ -287,3 +281,22 @@ func dedupEndpoints(eps []*model.Endpoint) []*model.Endpoint {
 func isTrue(b *bool) bool { return b != nil && *b }
 
 func ptr[T any](v T) *T { return &v }
+
+// podWorkload describes a Running Pod with an address as the workload
+// behind its endpoints, with the health the EndpointSlice controller
+// would give it; ok is false for Pods that cannot serve.
+func (s *Store) podWorkload(pod *corev1.Pod) (w workload, ips []string, ok bool) {
+	if pod.Status.Phase != corev1.PodRunning {
+		return w, nil, false
+	}
+	if ips = podIPs(pod); len(ips) == 0 {
+		return w, nil, false
+	}
+	ready := podReady(pod)
+	terminating := pod.DeletionTimestamp != nil
+	w = workload{namespace: pod.Namespace, name: pod.Name}
+	w.fromPod(pod)
+	w.locality = s.locality(pod.Spec.NodeName, nil)
+	w.health = health(ptr(ready && !terminating), ptr(ready), ptr(terminating))
+	return w, ips, true
+}

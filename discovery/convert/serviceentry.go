@@ -42,7 +42,7 @@ func (r *registry) collect(cfg *model.Config, obj runtime.Object) bool {
 		return true
 	case model.KindWorkloadEntry:
 		if w := workloadEntryObject(cfg, obj); w != nil {
-			r.workloads.add(w)
+			r.workloads.add(w.namespace, w.labels, w)
 		}
 		return true
 	}
@@ -205,19 +205,13 @@ func (s *Store) serviceEntryEndpoints(se *serviceEntry, svc *model.Service, work
 func (s *Store) selectedPodEndpoints(svc *model.Service, ports []*networkingv1alpha3.ServicePort, pods []*corev1.Pod) []*model.Endpoint {
 	var out []*model.Endpoint
 	for _, pod := range pods {
-		if pod.Status.Phase != corev1.PodRunning || !selects(svc.Selector, pod.Labels) {
+		if !selects(svc.Selector, pod.Labels) {
 			continue
 		}
-		ips := podIPs(pod)
-		if len(ips) == 0 {
+		w, ips, ok := s.podWorkload(pod)
+		if !ok {
 			continue
 		}
-		ready := podReady(pod)
-		terminating := pod.DeletionTimestamp != nil
-		w := workload{namespace: pod.Namespace, name: pod.Name}
-		w.fromPod(pod)
-		w.locality = s.locality(pod.Spec.NodeName, nil)
-		w.health = health(ptr(ready && !terminating), ptr(ready), ptr(terminating))
 		named := containerPorts(pod)
 		for _, p := range ports {
 			for _, ip := range ips {

@@ -144,7 +144,7 @@ func (s *Store) convert(b *model.Builder, mesh *meshv1alpha1.MeshConfig, domainS
 				slicesOf[sk] = append(slicesOf[sk], o)
 			}
 		case *corev1.Pod:
-			pods.add(o)
+			pods.add(o.Namespace, o.Labels, o)
 		case *corev1.Secret:
 			if c := convertSecret(o); c != nil {
 				b.AddCredential(c)
@@ -169,31 +169,35 @@ func (s *Store) convert(b *model.Builder, mesh *meshv1alpha1.MeshConfig, domainS
 			eps = s.podEndpoints(svc, host, pods.candidates(svc.Namespace, svc.Spec.Selector))
 		}
 		if derivesEndpoints(svc) && !isHeadless(svc) {
-			eps = append(eps, reg.workloads.kubeEndpoints(svc, host)...)
+			eps = append(eps, kubeWorkloadEndpoints(reg.workloads, svc, host)...)
 		}
 		b.AddEndpoints(dedupEndpoints(eps)...)
 	}
 	s.addServiceEntries(b, reg, mesh, pods, taken)
 }
 
-// podIndex finds the Pods a selector may match without scanning every Pod
-// of the namespace for every Service, which is quadratic in a large mesh.
-// Each list is in Store key order, so results are deterministic.
-type podIndex map[podLabel][]*corev1.Pod
+// labelIndex finds the objects (Pods, WorkloadEntries) a selector may
+// match without scanning every object of the namespace for every service,
+// which is quadratic in a large mesh. Each list is in Store key order, so
+// results are deterministic.
+type labelIndex[T any] map[podLabel][]T
 
 type podLabel struct{ namespace, key, value string }
 
-func (ix podIndex) add(pod *corev1.Pod) {
-	for k, v := range pod.Labels {
-		l := podLabel{pod.Namespace, k, v}
-		ix[l] = append(ix[l], pod)
+// podIndex indexes Pods.
+type podIndex = labelIndex[*corev1.Pod]
+
+func (ix labelIndex[T]) add(namespace string, labels map[string]string, obj T) {
+	for k, v := range labels {
+		l := podLabel{namespace, k, v}
+		ix[l] = append(ix[l], obj)
 	}
 }
 
-// candidates returns the Pods of a namespace carrying the rarest of the
-// selector's labels; the caller still checks the whole selector.
-func (ix podIndex) candidates(namespace string, selector map[string]string) []*corev1.Pod {
-	var best []*corev1.Pod
+// candidates returns the objects of a namespace carrying the rarest of
+// the selector's labels; the caller still checks the whole selector.
+func (ix labelIndex[T]) candidates(namespace string, selector map[string]string) []T {
+	var best []T
 	first := true
 	for k, v := range selector {
 		c := ix[podLabel{namespace, k, v}]

@@ -99,13 +99,13 @@ func (w *workloadEntry) hasHostName() bool {
 
 const unixAddressPrefix = "unix://"
 
-// kubeEndpoints returns the endpoints a Kubernetes Service gets from the
+// kubeWorkloadEndpoints returns the endpoints a Kubernetes Service gets from the
 // WorkloadEntries it selects, as istiod adds them: only IP workloads
 // count (a Service cannot resolve names), and each service port maps to a
 // numeric target port as is, a named target port through the entry's
 // ports (an entry without that name does not serve the port), and no
 // target port to the service port itself.
-func (ix workloadIndex) kubeEndpoints(svc *corev1.Service, host string) []*model.Endpoint {
+func kubeWorkloadEndpoints(ix workloadIndex, svc *corev1.Service, host string) []*model.Endpoint {
 	var out []*model.Endpoint
 	for _, w := range ix.candidates(svc.Namespace, svc.Spec.Selector) {
 		if !w.hasIP() || !selects(svc.Spec.Selector, w.labels) {
@@ -130,31 +130,8 @@ func (ix workloadIndex) kubeEndpoints(svc *corev1.Service, host string) []*model
 	return out
 }
 
-// workloadIndex finds the WorkloadEntries a selector may match, by
-// namespace and label, like podIndex does for Pods. Lists keep Store key
-// order.
-type workloadIndex map[podLabel][]*workloadEntry
-
-func (ix workloadIndex) add(w *workloadEntry) {
-	for k, v := range w.labels {
-		l := podLabel{w.namespace, k, v}
-		ix[l] = append(ix[l], w)
-	}
-}
-
-// candidates returns the entries of a namespace carrying the rarest of
-// the selector's labels; the caller still checks the whole selector.
-func (ix workloadIndex) candidates(namespace string, selector map[string]string) []*workloadEntry {
-	var best []*workloadEntry
-	first := true
-	for k, v := range selector {
-		c := ix[podLabel{namespace, k, v}]
-		if first || len(c) < len(best) {
-			best, first = c, false
-		}
-	}
-	return best
-}
+// workloadIndex indexes WorkloadEntries, like podIndex does Pods.
+type workloadIndex = labelIndex[*workloadEntry]
 
 // workloadEntryLocality is the locality field (region/zone/subzone), or
 // failing that Istio's locality label, which writes the same with dots
