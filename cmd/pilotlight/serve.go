@@ -87,7 +87,7 @@ when it changes.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.configDir, "config-dir", "", "serve the mesh described by the YAML files in DIR instead of a cluster's")
-	f.StringVar(&o.meshConfig, "mesh-config", "", "Istio MeshConfig YAML file (default: Istio's defaults)")
+	f.StringVar(&o.meshConfig, "mesh-config", "", "Istio MeshConfig YAML file, read once (default: the mesh ConfigMap in a cluster, Istio's defaults with --config-dir)")
 	f.StringVar(&o.domainSuffix, "domain-suffix", "cluster.local", "the cluster's DNS domain")
 	f.StringVar(&o.grpcAddr, "grpc-addr", ":15010", "address of the plaintext xDS (ADS) server")
 	f.StringVar(&o.httpAddr, "http-addr", ":15014", "address of the readiness, metrics and debug HTTP server")

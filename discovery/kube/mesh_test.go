@@ -58,6 +58,21 @@ func TestMeshConfigMap(t *testing.T) {
 		t.Errorf("after a broken update: %v", err)
 	}
 
+	noKey := meshConfigMap("istio-system", "")
+	noKey.Data = map[string]string{"meshNetworks": "networks: {}"}
+	if _, err := cms.Update(ctx, noKey, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p = e.until("ConfigMap without the mesh key reported", func(p published) error {
+		if len(p.problems) != 1 || !strings.Contains(p.problems[0].Message, `no key "mesh"`) {
+			return fmt.Errorf("problems = %v, want one about the missing key", p.problems)
+		}
+		return nil
+	})
+	if err := wantTrustDomain("second.example")(p); err != nil {
+		t.Errorf("after losing the key: %v", err)
+	}
+
 	if err := cms.Delete(ctx, "istio", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
