@@ -24,6 +24,12 @@ func (s *Source) objectHandler() cache.ResourceEventHandler {
 				// one whose resourceVersion did not move has not changed.
 				return
 			}
+			if irrelevantUpdate(old, obj) {
+				// Stored, so that the Store holds what the informer does
+				// and the old version is freed, but nothing to rebuild.
+				s.set(obj.(runtime.Object))
+				return
+			}
 			s.upsert(obj)
 		},
 		DeleteFunc: s.remove,

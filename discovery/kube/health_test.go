@@ -229,17 +229,18 @@ func TestRelistPushesOnlyChanges(t *testing.T) {
 }
 
 // TestUnchangedContentPublishesNothing: an update that changes nothing
-// the model holds (a Pod's image, which the transform drops) is built and
-// dropped, not published.
+// the Snapshot holds (an annotation pilotlight does not read) is built
+// and dropped, not published.
 func TestUnchangedContentPublishesNothing(t *testing.T) {
-	p := pod("demo", "web", 0, "10.1.0.1", "web-sa")
-	e := newEnv(t, nil, service("demo", "web", "10.96.0.10"), p)
+	svc := service("demo", "web", "10.96.0.10")
+	e := newEnv(t, nil, svc, pod("demo", "web", 0, "10.1.0.1", "web-sa"))
 	e.start()
 	e.next()
+	e.quiet(100 * time.Millisecond) // the builds that follow start-up
 	builds := e.metric("pilotlight_kube_snapshot_builds_total")
-	p = p.DeepCopy()
-	p.Spec.Containers[0].Image = "example/app:2"
-	if _, err := e.kube.CoreV1().Pods("demo").Update(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+	svc = svc.DeepCopy()
+	svc.Annotations = map[string]string{"owner": "team-a"}
+	if _, err := e.kube.CoreV1().Services("demo").Update(t.Context(), svc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "a build after the update", func() error {

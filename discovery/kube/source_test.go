@@ -202,11 +202,64 @@ func TestSlimPod(t *testing.T) {
 		t.Errorf("slim is not idempotent (-first +second):\n%s", diff)
 	}
 
+	n := node("node-a", "eu", "eu-1a")
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"example/app:1"}, SizeBytes: 1 << 30}}
+	n.Annotations = map[string]string{"node.alpha.kubernetes.io/ttl": "0"}
+	out, _ := slim(n)
+	if diff := cmp.Diff(node("node-a", "eu", "eu-1a"), out); diff != "" {
+		t.Errorf("slim(node) keeps more than identity and labels (-want +got):\n%s", diff)
+	}
+
 	svc := service("demo", "web", "10.96.0.10")
 	svc.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}
 	svc.Annotations = map[string]string{corev1.LastAppliedConfigAnnotation: "{...}", "keep": "me"}
-	out, _ := slim(svc)
+	out, _ = slim(svc)
 	if s := out.(*corev1.Service); s.ManagedFields != nil || !cmp.Equal(s.Annotations, map[string]string{"keep": "me"}) {
 		t.Errorf("slim(service) kept managedFields %v or annotations %v", s.ManagedFields, s.Annotations)
 	}
+}
+
+// TestIrrelevantUpdatesBuildNothing: a Node's status report, a Namespace's
+// annotation and a Pod's unrelated status change are stored without a
+// Snapshot build; a Node's new zone is published.
+func TestIrrelevantUpdatesBuildNothing(t *testing.T) {
+	e := newEnv(t, nil,
+		service("demo", "web", "10.96.0.10"), pod("demo", "web", 0, "10.1.0.1", "web-sa"),
+		node("node-a", "eu", "eu-1a"), namespace("demo", nil))
+	e.start()
+	e.next()
+	e.quiet(100 * time.Millisecond) // the builds that follow start-up
+	builds := e.metric("pilotlight_kube_snapshot_builds_total")
+	ctx := t.Context()
+
+	n := node("node-a", "eu", "eu-1a")
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.Now()}}
+	if _, err := e.kube.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns := namespace("demo", nil)
+	ns.Annotations = map[string]string{"owner": "team-a"}
+	if _, err := e.kube.CoreV1().Namespaces().Update(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	p := pod("demo", "web", 0, "10.1.0.1", "web-sa")
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", RestartCount: 1}}
+	if _, err := e.kube.CoreV1().Pods("demo").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.quiet(300 * time.Millisecond)
+	if got := e.metric("pilotlight_kube_snapshot_builds_total"); got != builds {
+		t.Errorf("%v builds after updates the model does not read, want none", got-builds)
+	}
+
+	if _, err := e.kube.CoreV1().Nodes().Update(ctx, node("node-a", "eu", "eu-1b"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.until("endpoint in the Node's new zone", func(p published) error {
+		eps := p.snap.Endpoints(webHost)
+		if len(eps) != 1 || eps[0].Locality.Zone != "eu-1b" {
+			return fmt.Errorf("endpoints = %v, want one in zone eu-1b", eps)
+		}
+		return nil
+	})
 }

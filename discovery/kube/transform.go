@@ -1,7 +1,10 @@
 package kube
 
 import (
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -15,11 +18,18 @@ const lastApplied = corev1.LastAppliedConfigAnnotation
 // object once, before anyone else sees it, so it may change it in place,
 // and it is idempotent as client-go requires.
 func slim(obj any) (any, error) {
-	if pod, ok := obj.(*corev1.Pod); ok {
-		return slimPod(pod), nil
-	}
-	if sec, ok := obj.(*corev1.Secret); ok {
-		return slimSecret(sec), nil
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return slimPod(o), nil
+	case *corev1.Node:
+		// A Node's status (images, conditions, capacity) is most of it;
+		// only its topology labels give endpoints their locality.
+		return &corev1.Node{ObjectMeta: identity(&o.ObjectMeta)}, nil
+	case *corev1.Namespace:
+		// Labels are all the discovery selectors and the model use.
+		return &corev1.Namespace{ObjectMeta: identity(&o.ObjectMeta)}, nil
+	case *corev1.Secret:
+		return slimSecret(o), nil
 	}
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -72,4 +82,40 @@ func slimPod(pod *corev1.Pod) *corev1.Pod {
 		}
 	}
 	return out
+}
+
+// identity keeps what names an object and its labels.
+func identity(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:            m.Name,
+		Namespace:       m.Namespace,
+		UID:             m.UID,
+		ResourceVersion: m.ResourceVersion,
+		Labels:          m.Labels,
+	}
+}
+
+// irrelevantUpdate reports whether an update changed nothing the mesh
+// model reads. Both versions have been through slim, so for the kinds it
+// shrinks this is a comparison of what is left, minus the version: a Pod's
+// unrelated status change or a Node's periodic status report then costs no
+// Snapshot build.
+func irrelevantUpdate(old, obj any) bool {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		p, ok := old.(*corev1.Pod)
+		if !ok {
+			return false
+		}
+		a, b := *p, *o
+		a.ResourceVersion, b.ResourceVersion = "", ""
+		return equality.Semantic.DeepEqual(&a, &b)
+	case *corev1.Node:
+		n, ok := old.(*corev1.Node)
+		return ok && n.UID == o.UID && maps.Equal(n.Labels, o.Labels)
+	case *corev1.Namespace:
+		n, ok := old.(*corev1.Namespace)
+		return ok && n.UID == o.UID && maps.Equal(n.Labels, o.Labels)
+	}
+	return false
 }
