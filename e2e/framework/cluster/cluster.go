@@ -107,12 +107,8 @@ func (c *Cluster) connect(t testing.TB) {
 	}
 }
 
-// Processes returns the control plane's processes, for tests that check
-// on them.
-func (c *Cluster) Processes() []*proc.Process { return c.procs }
-
-// checkAlive fails the test if a control plane process has exited: a
-// wait that can never succeed should say why at once.
+// checkAlive returns an error if a control plane process has exited, so
+// that a wait which can no longer succeed says why at once.
 func (c *Cluster) checkAlive() error {
 	for _, p := range c.procs {
 		if err := p.ExitError(); err != nil {
