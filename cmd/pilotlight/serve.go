@@ -42,8 +42,11 @@ type serveOptions struct {
 	debounce     time.Duration
 	debounceMax  time.Duration
 	maxStreamAge time.Duration
-	log          logOptions
-	kube         kubeOptions
+	// serveGatewaySecrets lets router proxies fetch credentialName
+	// secrets over ADS.
+	serveGatewaySecrets bool
+	log                 logOptions
+	kube                kubeOptions
 	// restConfig reaches the Kubernetes API server; nil with --config-dir.
 	restConfig *rest.Config
 }
@@ -94,6 +97,8 @@ when it changes.`,
 	f.DurationVar(&o.debounce, "debounce", xds.DefaultDebounce, "quiet period after a change before it is pushed")
 	f.DurationVar(&o.debounceMax, "debounce-max", xds.DefaultDebounceMax, "longest a stream of changes may delay a push")
 	f.DurationVar(&o.maxStreamAge, "max-stream-age", xds.DefaultMaxStreamAge, "connection lifetime before a client is sent elsewhere, so load rebalances across replicas")
+	f.BoolVar(&o.serveGatewaySecrets, "serve-gateway-secrets", false,
+		"serve gateways the TLS secrets their Gateways name (credentialName) over ADS; streams are not authenticated yet, so enable it only where nothing but gateways can reach --grpc-addr (in a cluster it needs the pilotlight-gateway-secrets ClusterRole)")
 	o.log.addFlags(f)
 	o.kube.addFlags(f)
 	return cmd
@@ -149,6 +154,8 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 		DebounceMax:  o.debounceMax,
 		MaxStreamAge: o.maxStreamAge,
 		Registry:     reg,
+		// Secrets are served only when the operator says so.
+		ServeCredentials: o.serveGatewaySecrets,
 	}
 	var source configSource
 	if o.configDir != "" {

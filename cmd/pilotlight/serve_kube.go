@@ -83,6 +83,8 @@ func newKubeSource(cfg *rest.Config, o serveOptions, log *zap.Logger, mesh *mesh
 		DomainSuffix:           o.domainSuffix,
 		WatchNamespaces:        o.kube.watchNamespaces,
 		Registry:               reg,
+		// Secrets are read (and need RBAC) only when they are served.
+		Secrets: o.serveGatewaySecrets,
 	}), nil
 }
 
