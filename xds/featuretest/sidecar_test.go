@@ -50,8 +50,9 @@ endpoints:
 }
 
 // fetchAsSidecar connects a new sidecar in ns-0 and returns its complete
-// config.
-func fetchAsSidecar(t *testing.T, p *pilotlight) client.Config {
+// config, or the error that ended the stream (before the first snapshot
+// the server refuses it).
+func fetchAsSidecar(t *testing.T, p *pilotlight) (client.Config, error) {
 	t.Helper()
 	node, err := bootstrap.Node{ID: "sidecar~10.244.9.1~app-1.ns-0~ns-0.svc.cluster.local"}.Proto()
 	if err != nil {
@@ -61,14 +62,10 @@ func fetchAsSidecar(t *testing.T, p *pilotlight) client.Config {
 	defer cancel()
 	c, err := client.Dial(ctx, p.addr, node, client.Options{Delta: true})
 	if err != nil {
-		t.Fatal(err)
+		return client.Config{}, err
 	}
 	defer c.Close()
-	cfg, err := c.FetchEnvoy(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return c.FetchEnvoy(ctx)
 }
 
 // A Sidecar resource removes out-of-scope services from a proxy's config,
@@ -76,8 +73,14 @@ func fetchAsSidecar(t *testing.T, p *pilotlight) client.Config {
 func TestSidecarScopeShrinksConfig(t *testing.T) {
 	p := startPilotlight(t, t.TempDir())
 	p.write(t, "services.yaml", manyServices(50))
-	eventually(t, "the mesh to load", func() bool { return p.server.Ready() })
-	before := fetchAsSidecar(t, p)
+	// The directory may be served empty before the file lands: wait for
+	// all 50 services (plus the three fixed clusters).
+	var before client.Config
+	eventually(t, "the mesh to load", func() bool {
+		var err error
+		before, err = fetchAsSidecar(t, p)
+		return err == nil && len(before.Resources[resource.ClusterType]) == 53
+	})
 
 	p.write(t, "sidecar.yaml", `apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -90,8 +93,9 @@ spec:
 `)
 	var after client.Config
 	eventually(t, "the Sidecar to apply", func() bool {
-		after = fetchAsSidecar(t, p)
-		return len(after.Resources[resource.ClusterType]) < len(before.Resources[resource.ClusterType])
+		var err error
+		after, err = fetchAsSidecar(t, p)
+		return err == nil && len(after.Resources[resource.ClusterType]) < len(before.Resources[resource.ClusterType])
 	})
 	for name := range after.Resources[resource.ClusterType] {
 		if strings.HasPrefix(name, "outbound|") && !strings.HasSuffix(name, ".ns-0.svc.cluster.local") {
