@@ -55,4 +55,5 @@ func (s *Server) installPending(windowStart time.Time) {
 	// Analysis runs after the push, off its critical path.
 	findings := analyze.Run(snap)
 	s.findings.Store(&findings)
+	s.countProblems()
 }

@@ -30,10 +30,15 @@ type metrics struct {
 	invalidResources   *prometheus.CounterVec
 	generationErrors   *prometheus.CounterVec
 	refusedSecrets     prometheus.Counter
+	problems           *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		problems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pilotlight_config_problems",
+			Help: "Input objects pilotlight rejected (severity error) or serves only in part (warning), and analysis findings, by kind.",
+		}, []string{"kind", "severity"}),
 		connectedProxies: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pilotlight_xds_connected_proxies",
 			Help: "Open ADS streams (SotW and delta).",
@@ -83,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connectedProxies, m.pushes, m.pushDuration, m.nacks, m.debounce,
-			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets)
+			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets, m.problems)
 	}
 	return m
 }

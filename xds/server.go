@@ -149,6 +149,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 func (s *Server) Update(snap *model.Snapshot, problems []model.Problem) {
 	p := append([]model.Problem(nil), problems...)
 	s.problems.Store(&p)
+	s.countProblems()
 	if snap == nil {
 		return
 	}
@@ -192,4 +193,25 @@ func (s *Server) Problems() []model.Problem {
 		out = append(out, *f...)
 	}
 	return out
+}
+
+// countProblems sets pilotlight_config_problems from the current
+// problems and findings.
+func (s *Server) countProblems() {
+	type key struct{ kind, severity string }
+	counts := map[key]float64{}
+	for _, p := range s.Problems() {
+		k := key{p.Kind, "error"}
+		if p.Warning {
+			k.severity = "warning"
+		}
+		if k.kind == "" {
+			k.kind = "unknown" // An object that did not parse far enough to have a kind.
+		}
+		counts[k]++
+	}
+	s.metrics.problems.Reset()
+	for k, n := range counts {
+		s.metrics.problems.WithLabelValues(k.kind, k.severity).Set(n)
+	}
 }

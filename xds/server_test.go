@@ -144,6 +144,13 @@ func TestDebugEndpoints(t *testing.T) {
 	if len(got) != 1 || got[0] != problems[0] {
 		t.Errorf("problemz = %+v, want %+v", got, problems)
 	}
+	if n := h.metric("pilotlight_config_problems", map[string]string{"kind": "VirtualService", "severity": "error"}); n != 1 {
+		t.Errorf("pilotlight_config_problems{VirtualService,error} = %v, want 1", n)
+	}
+	h.srv.Update(nil, nil)
+	if n := h.metric("pilotlight_config_problems", map[string]string{"kind": "VirtualService", "severity": "error"}); n != 0 {
+		t.Errorf("after the fix, pilotlight_config_problems{VirtualService,error} = %v, want 0", n)
+	}
 }
 
 func stripType(t *testing.T, raw json.RawMessage) []byte {
