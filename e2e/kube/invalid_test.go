@@ -105,6 +105,13 @@ func TestInvalidIstioObject(t *testing.T) {
 		if !strings.Contains(grep(log, "config problem"), "shop/echo") {
 			return errors.New("not logged")
 		}
+		m, err := cp.Metrics()
+		if err != nil {
+			return err
+		}
+		if n := m.Sum("pilotlight_config_problems", "kind", "DestinationRule", "severity", "error"); n < 1 {
+			return fmt.Errorf("pilotlight_config_problems{kind=DestinationRule,severity=error} = %v, want ≥ 1", n)
+		}
 		return nil
 	})
 	if got := client.Sample(30); len(got) != 1 || got["echo-v2"] != 30 {
@@ -115,6 +122,13 @@ func TestInvalidIstioObject(t *testing.T) {
 	wait.For(t, wait.Short, "the fixed DestinationRule to leave /debug/problemz", func() error {
 		if p := problems(t, cp); len(p) != 0 {
 			return fmt.Errorf("still reported: %v", p)
+		}
+		m, err := cp.Metrics()
+		if err != nil {
+			return err
+		}
+		if n := m.Sum("pilotlight_config_problems"); n != 0 {
+			return fmt.Errorf("pilotlight_config_problems still counts %v", n)
 		}
 		return nil
 	})
