@@ -45,6 +45,8 @@ type controlPlane struct {
 	*pilotlight.Instance
 	// link is the TCP path from pilotlight to the API server.
 	link *tcpproxy.Proxy
+	// bin and kubeconfig run other pilotlight commands as pilotlight.
+	bin, kubeconfig string
 }
 
 // startPilotlight deploys pilotlight's ServiceAccount and RBAC, starts it
@@ -64,7 +66,7 @@ func (e *env) startPilotlight(t testing.TB, args ...string) *controlPlane {
 	}, args...)...)
 	took := inst.WaitReady(t)
 	t.Logf("pilotlight ready %v after start", took.Round(time.Millisecond))
-	return &controlPlane{Instance: inst, link: link}
+	return &controlPlane{Instance: inst, link: link, bin: bin, kubeconfig: kubeconfig}
 }
 
 // client is a proxyless gRPC application in namespace ns (on the host,

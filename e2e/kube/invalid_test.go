@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -116,6 +117,14 @@ func TestInvalidIstioObject(t *testing.T) {
 	})
 	if got := client.Sample(30); len(got) != 1 || got["echo-v2"] != 30 {
 		t.Errorf("with the broken DestinationRule, calls reached %v; want echo-v2 only (the last good version)", got)
+	}
+
+	// 'pilotlight analyze --kubeconfig' reads the cluster as serve does,
+	// with pilotlight's own RBAC, and fails on the error.
+	out, err := exec.Command(cp.bin, "analyze", "--kubeconfig", cp.kubeconfig).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "DestinationRule shop/echo") {
+		t.Errorf("analyze --kubeconfig: %v, want exit status 1 naming DestinationRule shop/echo:\n%s", err, out)
 	}
 
 	c.Apply(t, ns, []byte(routeToV2))
