@@ -49,6 +49,12 @@ var Tools = []Tool{
 			KubeControllerManager: "k8s.io/kubernetes/cmd/kube-controller-manager",
 		},
 	},
+	{
+		Dir: "istio",
+		Binaries: map[string]string{
+			PilotDiscovery: "istio.io/istio/pilot/cmd/pilot-discovery",
+		},
+	},
 }
 
 // Names of the binaries, for Binaries.Path.
@@ -56,8 +62,10 @@ const (
 	Etcd                  = "etcd"
 	KubeAPIServer         = "kube-apiserver"
 	KubeControllerManager = "kube-controller-manager"
-	Pilotlight            = "pilotlight"
-	Backend               = "e2e-backend"
+	// PilotDiscovery is istiod, the reference of the parity test.
+	PilotDiscovery = "pilot-discovery"
+	Pilotlight     = "pilotlight"
+	Backend        = "e2e-backend"
 )
 
 // Layout locates the directories the builder works in.
