@@ -95,7 +95,9 @@ spec:
 	eventually(t, "the Sidecar to apply", func() bool {
 		var err error
 		after, err = fetchAsSidecar(t, p)
-		return err == nil && len(after.Resources[resource.ClusterType]) < len(before.Resources[resource.ClusterType])
+		// Both sides of one snapshot: a fetch that straddles the change
+		// can hold the new clusters and the old endpoints.
+		return err == nil && len(after.Resources[resource.ClusterType]) == 13 && len(after.Resources[resource.EndpointType]) == 10
 	})
 	for name := range after.Resources[resource.ClusterType] {
 		if strings.HasPrefix(name, "outbound|") && !strings.HasSuffix(name, ".ns-0.svc.cluster.local") {

@@ -198,8 +198,11 @@ func TestFaultInjection(t *testing.T) {
     - destination: {host: reviews, subset: v1}
 `)
 	client := xdsClient(t, p, "shop", "reviews:7070")
+	// An abort answers before a cluster is picked, so wait for the routes
+	// and for the subset's cluster to be ready.
 	eventually(t, "fault routes", func() bool {
-		return call(client, metadata.Pairs("end-user", "jason")) == "error: PermissionDenied"
+		return call(client, metadata.Pairs("end-user", "jason")) == "error: PermissionDenied" &&
+			observe(t, client, 20)["reviews-v1"] == 20
 	})
 	if seen := observeWith(t, client, 100, metadata.Pairs("end-user", "jason")); seen["error: PermissionDenied"] != 100 {
 		t.Errorf("matched user: %v, want every call aborted", seen)
