@@ -314,7 +314,11 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 	for _, c := range strings.Split(on, ",") {
 		c = strings.TrimSpace(c)
 		if code, err := strconv.ParseUint(c, 10, 32); err == nil {
-			// A bare status code is Istio's shorthand for retriable-status-codes.
+			// A bare status code is Istio's shorthand for
+			// retriable-status-codes: HTTP statuses, which gRPC never sees.
+			if t == GRPC {
+				continue
+			}
 			p.RetriableStatusCodes = append(p.RetriableStatusCodes, uint32(code))
 			c = "retriable-status-codes"
 		}
