@@ -1,0 +1,16 @@
+// Package ca is pilotlight's SPIFFE certificate authority. It owns the CA's
+// signing material and where it is kept (Store: a Kubernetes Secret in
+// istiod's format, a directory, or memory), the issuing of workload
+// certificates whose only name is a SPIFFE id
+// (spiffe://TRUST_DOMAIN/ns/NS/sa/SA), the authentication of callers
+// (Kubernetes service account tokens checked with TokenReview, or client
+// certificates from this CA), and Istio's CreateCertificate API
+// (istio.v1.auth.IstioCertificateService) with the TLS serving certificate
+// of the port it is served on.
+//
+// The CA stands alone: it never imports translate, discovery or xds, so it
+// can be read and audited on its own. It never logs a token or a private
+// key, and every error it returns to a caller is a *Error whose Kind says
+// how it maps to a gRPC code (the mapping is done in exactly one place,
+// grpcError).
+package ca
