@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,4 +187,22 @@ func (p *Process) ExitError() error {
 		return errors.New(p.Spec.Name + " exited with status 0")
 	}
 	return fmt.Errorf("%s exited: %w", p.Spec.Name, err)
+}
+
+// PeakRSS is the process's peak resident memory in bytes so far (VmHWM
+// of /proc/PID/status). It fails once the process has exited and been
+// reaped, so read it while the process runs.
+func (p *Process) PeakRSS() (int64, error) {
+	path := fmt.Sprintf("/proc/%d/status", p.PID())
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in %s", path)
 }
