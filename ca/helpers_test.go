@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -154,6 +156,8 @@ type fakeTokenReviews struct {
 	tokens map[string]reviewedToken
 	// down makes every review fail as an unreachable API server.
 	down atomic.Bool
+	// issued numbers tokens, so that each is unique.
+	issued atomic.Int64
 }
 
 func newFakeTokenReviews() *fakeTokenReviews {
@@ -204,7 +208,7 @@ func (f *fakeTokenReviews) add(ns, sa string, exp time.Time, audiences ...string
 	if audiences == nil {
 		audiences = []string{DefaultAudience}
 	}
-	tok := fakeJWT(exp, ns+"/"+sa+fmt.Sprint(audiences, exp.UnixNano()))
+	tok := fakeJWT(exp, fmt.Sprintf("%s/%s#%d", ns, sa, f.issued.Add(1)))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tokens[tok] = reviewedToken{user: "system:serviceaccount:" + ns + ":" + sa, audiences: audiences}
@@ -227,3 +231,38 @@ func callerOf(t testing.TB, ns, sa string) *Caller {
 	}
 	return &Caller{ID: id, Namespace: ns, ServiceAccount: sa, Method: "test"}
 }
+
+// metricValue reads a counter or gauge.
+func metricValue(t testing.TB, m prometheus.Metric) float64 {
+	t.Helper()
+	var out dto.Metric
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	if c := out.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return out.GetGauge().GetValue()
+}
+
+// gatheredValue reads the one sample of a metric family from reg.
+func gatheredValue(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			m := f.GetMetric()[0]
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s not gathered", name)
+	return 0
+}
+
+func toString(v any) string { return fmt.Sprint(v) }
