@@ -1,7 +1,8 @@
 // Package e2e holds pilotlight's end-to-end tests: pilotlight runs as a
 // subprocess next to real peers (etcd, kube-apiserver,
-// kube-controller-manager; later istio-agent and Envoy-free gRPC clients)
-// built from the Go module proxy, as described in shared/TESTBED.md.
+// kube-controller-manager, istiod as the reference; later istio-agent and
+// Envoy-free gRPC clients) built from the Go module proxy, as described in
+// shared/TESTBED.md.
 //
 // It is a module of its own so that the peers' heavy dependency graphs
 // (k8s.io/kubernetes, istio.io/istio) never reach pilotlight's go.mod, and
@@ -16,10 +17,12 @@
 //	framework/netns      a bridge and one network namespace per Pod, with addresses in 10.244.0.0/16
 //	framework/workload   a Pod: its namespace, its backend (cmd/e2e-backend) and its Pod object
 //	framework/pilotlight pilotlight as a subprocess with its own ServiceAccount token and RBAC
+//	framework/istiod     istiod (pilot-discovery) as a subprocess, the reference the parity test compares with
 //	framework/tcpproxy   a TCP link the test can cut, for API server outages
 //	framework/traffic    proxyless gRPC clients (grpc-go's xDS resolver) and call flows
 //	framework/wait       polling with generous deadlines
 //	kube/                the tests of the Kubernetes source against a real API server
+//	parity/              istiod and pilotlight on one mesh: what each sends a sidecar and a gateway, compared
 //
 // The tests need root and iproute2 (network namespaces); without them they
 // fail rather than skip, since CI has both. 'make e2e' runs them; the
