@@ -47,6 +47,7 @@ type serveOptions struct {
 	serveGatewaySecrets bool
 	log                 logOptions
 	kube                kubeOptions
+	ca                  caOptions
 	// restConfig reaches the Kubernetes API server; nil with --config-dir.
 	restConfig *rest.Config
 }
@@ -80,6 +81,13 @@ Namespaces, Nodes, the Istio CRDs and the mesh config in ConfigMap "istio"
 (key "mesh"). Nothing is served until every informer has listed. If the API
 server goes away, the last state stays served and /ready says "degraded".
 
+On --secure-grpc-addr (15012) pilotlight serves Istio's CreateCertificate
+API and ADS over TLS, as istiod does: workloads prove their identity with
+a service account token (audience istio-ca, checked with TokenReview) or
+a certificate from this CA and get SPIFFE certificates. The CA adopts
+istiod's root (Secret istio-ca-secret, or an operator's cacerts) or
+creates one there.
+
 With --config-dir the mesh is a directory of ordinary Kubernetes and
 Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...), reloaded
 when it changes.`,
@@ -101,6 +109,7 @@ when it changes.`,
 		"serve gateways the TLS secrets their Gateways name (credentialName) over ADS; streams are not authenticated yet, so enable it only where nothing but gateways can reach --grpc-addr (in a cluster it needs the pilotlight-gateway-secrets ClusterRole)")
 	o.log.addFlags(f)
 	o.kube.addFlags(f)
+	o.ca.addFlags(f)
 	return cmd
 }
 
@@ -134,6 +143,11 @@ func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) e
 	if err != nil {
 		grpcLis.Close()
 		return fmt.Errorf("--http-addr: %w", err)
+	}
+	if err := o.ca.listen(); err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -186,7 +200,7 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	failed := make(chan error, 4)
+	failed := make(chan error, 5)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -201,6 +215,9 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	run("config source", func() error { return source.Run(ctx, srv.Update) })
 	run("grpc server", func() error { return grpcServer.Serve(grpcLis) })
 	run("http server", func() error { return httpServer.Serve(httpLis) })
+	if o.ca.lis != nil {
+		run("ca", func() error { return runCA(ctx, o, log, mesh, reg, srv) })
+	}
 	logStarted(log, o, grpcLis.Addr(), httpLis.Addr())
 
 	var err error

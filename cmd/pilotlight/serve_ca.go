@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/pflag"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/pilotlight/pilotlight/ca"
+	"github.com/pilotlight/pilotlight/discovery/kube"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/xds"
+)
+
+// caOptions are the flags of serve's certificate authority and of the
+// TLS port (15012) that carries it.
+type caOptions struct {
+	secureGRPCAddr       string
+	trustDomain          string
+	dir                  string
+	namespace            string
+	keyType              string
+	workloadTTL          time.Duration
+	maxWorkloadTTL       time.Duration
+	servingDNSNames      []string
+	trustedImpersonators []string
+	// lis is the open --secure-grpc-addr listener; nil serves no CA.
+	lis net.Listener
+}
+
+func (o *caOptions) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.secureGRPCAddr, "secure-grpc-addr", ":15012",
+		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, as istiod's port 15012; empty serves no CA")
+	f.StringVar(&o.trustDomain, "trust-domain", "",
+		"SPIFFE trust domain of the certificates issued (default: the mesh config's trustDomain, cluster.local unless set)")
+	f.StringVar(&o.dir, "ca-dir", "",
+		"keep the CA's root in this directory (ca-cert.pem, ca-key.pem; an operator's cert-chain.pem and root-cert.pem plug an intermediate in) "+
+			"(default: Secrets istio-ca-secret / cacerts in --ca-namespace in a cluster, DIR/pilotlight/ca under the user cache directory with --config-dir)")
+	f.StringVar(&o.namespace, "ca-namespace", "",
+		"namespace of the CA Secrets istio-ca-secret and cacerts, istiod's (default: --mesh-configmap-namespace)")
+	f.StringVar(&o.keyType, "ca-key-type", string(ca.KeyECDSA), "key type of a root the CA creates: ecdsa (P-256) or rsa (2048)")
+	f.DurationVar(&o.workloadTTL, "workload-cert-ttl", ca.DefaultWorkloadTTL, "validity of a workload certificate whose request names none")
+	f.DurationVar(&o.maxWorkloadTTL, "max-workload-cert-ttl", ca.DefaultMaxWorkloadTTL, "longest validity a workload certificate request may ask for; longer requests are refused")
+	f.StringSliceVar(&o.servingDNSNames, "ca-serving-dns-names", nil,
+		"DNS names (or IPs) added to those of --secure-grpc-addr's certificate, which always has istiod.istio-system.svc, istiod.istio-system.svc.cluster.local, istiod, pilotlight.istio-system.svc and localhost")
+	f.StringSliceVar(&o.trustedImpersonators, "ca-trusted-impersonators", nil,
+		"service accounts (NAMESPACE/NAME, comma-separated) that may ask for other identities' certificates (metadata ImpersonatedIdentity), such as node agents")
+}
+
+// listen checks the CA's flags and opens --secure-grpc-addr, unless it
+// is empty.
+func (o *caOptions) listen() error {
+	if o.secureGRPCAddr == "" {
+		return nil
+	}
+	if _, err := ca.ParseKeyType(o.keyType); err != nil {
+		return fmt.Errorf("--ca-key-type: %w", err)
+	}
+	if o.workloadTTL < 0 || o.maxWorkloadTTL < 0 || (o.maxWorkloadTTL > 0 && o.workloadTTL > o.maxWorkloadTTL) {
+		return fmt.Errorf("--workload-cert-ttl (%s) must be positive and not above --max-workload-cert-ttl (%s)", o.workloadTTL, o.maxWorkloadTTL)
+	}
+	if o.trustDomain != "" {
+		if _, err := spiffeid.TrustDomainFromString(o.trustDomain); err != nil {
+			return fmt.Errorf("--trust-domain: %w", err)
+		}
+	}
+	lis, err := net.Listen("tcp", o.secureGRPCAddr)
+	if err != nil {
+		return fmt.Errorf("--secure-grpc-addr: %w", err)
+	}
+	o.lis = lis
+	return nil
+}
+
+// caLoadBackoff bounds the wait between attempts to load the CA's root
+// while the API server cannot be reached.
+const caLoadBackoff = 30 * time.Second
+
+// runCA loads (or creates) the CA's root, then serves CreateCertificate
+// and ADS over TLS on the --secure-grpc-addr listener until ctx ends. A
+// root that cannot be loaded yet (an API server outage, missing RBAC) is
+// retried with backoff; plaintext xDS keeps being served meanwhile.
+func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig, reg prometheus.Registerer, xdsServer *xds.Server) error {
+	lis := o.ca.lis
+	defer lis.Close()
+	log = log.With(zap.String("component", "ca"))
+	keyType, err := ca.ParseKeyType(o.ca.keyType)
+	if err != nil {
+		return fmt.Errorf("--ca-key-type: %w", err)
+	}
+	var client kubernetes.Interface
+	if o.restConfig != nil {
+		if client, err = kubernetes.NewForConfig(o.restConfig); err != nil {
+			return fmt.Errorf("kubernetes client: %w", err)
+		}
+	}
+	store, err := caStore(o, client)
+	if err != nil {
+		return err
+	}
+	var authority *ca.Authority
+	for wait := time.Second; ; wait = min(2*wait, caLoadBackoff) {
+		authority, err = loadAuthority(ctx, o, log, mesh, client, store, keyType)
+		if err == nil {
+			break
+		}
+		log.Error("the CA cannot start yet; retrying", zap.Error(err), zap.Duration("retry_in", wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	authn := ca.Authenticators{ca.NewCertAuthenticator(authority)}
+	if client != nil {
+		authn = append(authn, ca.NewTokenAuthenticator(ca.TokenOptions{Client: client, TrustDomain: authority.TrustDomain()}))
+	} else {
+		log.Warn("no Kubernetes API server to review service account tokens (--config-dir): " +
+			"only callers presenting a certificate from this CA can get certificates")
+	}
+	caServer, err := ca.NewServer(ca.ServerOptions{
+		Authority:            authority,
+		Authenticator:        authn,
+		TrustedImpersonators: o.ca.trustedImpersonators,
+		Logger:               log,
+		Registerer:           reg,
+	})
+	if err != nil {
+		return err
+	}
+	serving, err := ca.NewServingCertificate(authority, ca.ServingOptions{
+		Names:  append(slices.Clone(ca.DefaultServingDNSNames), o.ca.servingDNSNames...),
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer(append(xdsServer.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
+	caServer.Register(g)
+	// ADS is served here too, so that istio-agent can use 15012 for both
+	// as with istiod. Streams on this port are not yet authenticated
+	// against their node's identity (the CA issue's step 2): until they
+	// are, they get exactly what 15010 gives, config and (with
+	// --serve-gateway-secrets) gateway credentials, never workload keys.
+	xdsServer.Register(g)
+	go func() {
+		<-ctx.Done()
+		stopGRPC(log, g)
+	}()
+	log.Info("CA is serving",
+		zap.String("addr", lis.Addr().String()),
+		zap.Stringer("trust_domain", authority.TrustDomain()),
+		zap.String("root_source", authority.Material().Source),
+		zap.Time("root_expires", authority.Material().Root().NotAfter))
+	return g.Serve(lis)
+}
+
+// caStore returns where the root is kept: --ca-dir when given, else
+// istiod's Secrets in a cluster, else a directory in the user cache.
+func caStore(o serveOptions, client kubernetes.Interface) (ca.Store, error) {
+	switch {
+	case o.ca.dir != "":
+		return ca.NewFileStore(o.ca.dir), nil
+	case client != nil:
+		ns := o.ca.namespace
+		if ns == "" {
+			ns = o.kube.meshConfigMapNamespace
+		}
+		if ns == "" {
+			ns = kube.DefaultMeshConfigMapNamespace
+		}
+		return ca.NewSecretStore(client, ns), nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return nil, fmt.Errorf("--ca-dir: no user cache directory to keep the CA's root in (%w); pass --ca-dir", err)
+	}
+	return ca.NewFileStore(filepath.Join(cache, "pilotlight", "ca")), nil
+}
+
+// loadAuthority finds the trust domain, loads or creates the root and
+// builds the Authority.
+func loadAuthority(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig,
+	client kubernetes.Interface, store ca.Store, keyType ca.KeyType,
+) (*ca.Authority, error) {
+	name, err := trustDomainName(ctx, o, mesh, client)
+	if err != nil {
+		return nil, err
+	}
+	td, err := spiffeid.TrustDomainFromString(name)
+	if err != nil {
+		return nil, fmt.Errorf("trust domain %q: %w", name, err)
+	}
+	material, created, err := ca.LoadOrCreate(ctx, store, ca.RootOptions{TrustDomain: td, KeyType: keyType})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created a new CA root", zap.String("store", store.String()), zap.String("key_type", string(keyType)))
+	}
+	return ca.New(material, ca.Options{TrustDomain: td, DefaultTTL: o.ca.workloadTTL, MaxTTL: o.ca.maxWorkloadTTL})
+}
+
+// trustDomainName returns --trust-domain, else the mesh config's trust
+// domain: the --mesh-config file's, or in a cluster the mesh ConfigMap's,
+// read once at start (a later change needs a restart, as the root does).
+func trustDomainName(ctx context.Context, o serveOptions, mesh *meshv1alpha1.MeshConfig, client kubernetes.Interface) (string, error) {
+	if o.ca.trustDomain != "" {
+		return o.ca.trustDomain, nil
+	}
+	if mesh == nil && client != nil {
+		ns := o.kube.meshConfigMapNamespace
+		if ns == "" {
+			ns = kube.DefaultMeshConfigMapNamespace
+		}
+		cm, err := client.CoreV1().ConfigMaps(ns).Get(ctx, kube.DefaultMeshConfigMapName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return "", fmt.Errorf("reading the mesh ConfigMap for the trust domain: %w", err)
+		default:
+			if mesh, err = model.ParseMeshConfig([]byte(cm.Data[kube.MeshConfigMapKey])); err != nil {
+				return "", fmt.Errorf("ConfigMap %s/%s: %w", ns, kube.DefaultMeshConfigMapName, err)
+			}
+		}
+	}
+	if td := mesh.GetTrustDomain(); td != "" {
+		return td, nil
+	}
+	return model.DefaultMeshConfig().GetTrustDomain(), nil
+}

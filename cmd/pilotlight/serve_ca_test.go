@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"go.uber.org/zap/zaptest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+	securityv1alpha1 "istio.io/api/security/v1alpha1"
+
+	"github.com/pilotlight/pilotlight/ca"
+	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/xds/client"
+)
+
+// startServeCA runs serve with its CA on a third loopback port and the
+// root kept in a temporary directory.
+func startServeCA(t *testing.T, configDir string) (xdsAddr, httpAddr, caAddr, caDir string) {
+	t.Helper()
+	listen := func() net.Listener {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	grpcLis, httpLis, caLis := listen(), listen(), listen()
+	caDir = filepath.Join(t.TempDir(), "ca")
+	o := serveOptions{configDir: configDir, domainSuffix: "cluster.local", debounce: time.Millisecond, debounceMax: 10 * time.Millisecond, maxStreamAge: time.Hour,
+		ca: caOptions{dir: caDir, keyType: "ecdsa", workloadTTL: time.Hour, maxWorkloadTTL: 48 * time.Hour, lis: caLis}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, o, zaptest.NewLogger(t), model.DefaultMeshConfig(), grpcLis, httpLis) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(2 * shutdownGrace):
+			t.Errorf("serve did not stop within %v of its context ending", 2*shutdownGrace)
+		}
+	})
+	return grpcLis.Addr().String(), httpLis.Addr().String(), caLis.Addr().String(), caDir
+}
+
+// tlsTo returns credentials that trust the root in caDir and expect the
+// name istio-agent dials istiod by.
+func tlsTo(t *testing.T, caDir string, certs ...tls.Certificate) credentials.TransportCredentials {
+	t.Helper()
+	var pool *x509.CertPool
+	eventually(t, "the CA's root", func() error {
+		pemBytes, err := os.ReadFile(filepath.Join(caDir, "ca-cert.pem"))
+		if err != nil {
+			return err
+		}
+		pool = x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return errors.New("ca-cert.pem holds no certificate")
+		}
+		return nil
+	})
+	return credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "istiod.istio-system.svc", Certificates: certs, MinVersion: tls.VersionTLS12})
+}
+
+func TestServeCA(t *testing.T) {
+	_, httpAddr, caAddr, caDir := startServeCA(t, "testdata/analyze/good")
+	creds := tlsTo(t, caDir)
+	conn, err := grpc.NewClient(caAddr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	caClient := securityv1alpha1.NewIstioCertificateServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// With --config-dir there is no API server to review tokens: only a
+	// certificate from this CA proves an identity.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "spiffe://cluster.local/ns/bookstore/sa/web"
+	req := &securityv1alpha1.IstioCertificateRequest{Csr: string(csrPEM(t, key, id))}
+	var callErr error
+	eventually(t, "the CA port", func() error {
+		_, callErr = caClient.CreateCertificate(ctx, req)
+		if status.Code(callErr) == codes.Unavailable {
+			return callErr
+		}
+		return nil
+	})
+	if status.Code(callErr) != codes.Unauthenticated || !strings.Contains(callErr.Error(), "no credentials") {
+		t.Fatalf("no credentials: error = %v, want Unauthenticated", callErr)
+	}
+
+	// A workload that already holds a certificate of this CA renews it.
+	store := ca.NewFileStore(caDir)
+	stored, err := store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material, err := ca.ParseMaterial(stored, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := ca.New(material, ca.Options{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, csrID, err := ca.ParseCSR(csrPEM(t, key, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := authority.SignWorkload(csr, csrID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtls, err := grpc.NewClient(caAddr, grpc.WithTransportCredentials(tlsTo(t, caDir, tls.Certificate{Certificate: [][]byte{held.Cert.Raw}, PrivateKey: key})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mtls.Close()
+	resp, err := securityv1alpha1.NewIstioCertificateServiceClient(mtls).CreateCertificate(ctx, req)
+	if err != nil {
+		t.Fatalf("renewal over mTLS: %v", err)
+	}
+	if len(resp.CertChain) != 2 {
+		t.Fatalf("chain of %d certificates, want leaf and root", len(resp.CertChain))
+	}
+	block, _ := pem.Decode([]byte(resp.CertChain[0]))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != id {
+		t.Errorf("issued for %v, want %s", leaf.URIs, id)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: material.RootPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("the issued certificate does not verify to the root: %v", err)
+	}
+	if ttl := time.Until(leaf.NotAfter); ttl > time.Hour || ttl < 58*time.Minute {
+		t.Errorf("TTL = %s, want --workload-cert-ttl's 1h", ttl)
+	}
+
+	// ADS is served on the same TLS port.
+	ads, err := client.Dial(ctx, caAddr, &corev3.Node{Id: "sidecar~10.244.1.50~web-1.bookstore~bookstore.svc.cluster.local"},
+		client.Options{Delta: true, DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ads.Close()
+	if err := ads.Subscribe(resource.ClusterType); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case u := <-ads.Updates():
+		if _, ok := u.Resources["outbound|9080||ratings.bookstore.svc.cluster.local"]; !ok {
+			t.Errorf("the ratings cluster is missing from %v", keys(u.Resources))
+		}
+	case <-ctx.Done():
+		t.Fatal("no ADS response on the CA port")
+	}
+
+	code, body := httpGet(t, "http://"+httpAddr+"/metrics")
+	if code != http.StatusOK || !strings.Contains(body, "pilotlight_ca_root_expiry_timestamp_seconds") {
+		t.Errorf("/metrics has no CA root expiry (status %d)", code)
+	}
+}
+
+func csrPEM(t *testing.T, key *ecdsa.PrivateKey, uri string) []byte {
+	t.Helper()
+	u, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{u}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+}
+
+func TestServeCAFlagErrors(t *testing.T) {
+	base := serveOptions{configDir: "x", grpcAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", log: logOptions{format: "json", level: "info"}}
+	for _, tc := range []struct {
+		name string
+		ca   caOptions
+		want string
+	}{
+		{"bad key type", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "dsa"}, "--ca-key-type"},
+		{"default TTL above max", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "rsa", workloadTTL: 2 * time.Hour, maxWorkloadTTL: time.Hour}, "--max-workload-cert-ttl"},
+		{"bad trust domain", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "ecdsa", trustDomain: "Not A Domain"}, "--trust-domain"},
+		{"bad address", caOptions{secureGRPCAddr: "256.0.0.1:1", keyType: "ecdsa"}, "--secure-grpc-addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			o.ca = tc.ca
+			err := runServe(context.Background(), o, zaptestSink{t})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
