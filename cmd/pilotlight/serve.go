@@ -81,7 +81,7 @@ Namespaces, Nodes, the Istio CRDs and the mesh config in ConfigMap "istio"
 (key "mesh"). Nothing is served until every informer has listed. If the API
 server goes away, the last state stays served and /ready says "degraded".
 
-On --secure-grpc-addr (15012) pilotlight serves Istio's CreateCertificate
+On --secure-grpc-addr (istiod's :15012) pilotlight serves Istio's CreateCertificate
 API and ADS over TLS, as istiod does: workloads prove their identity with
 a service account token (audience istio-ca, checked with TokenReview) or
 a certificate from this CA and get SPIFFE certificates. The CA adopts

@@ -43,8 +43,12 @@ type caOptions struct {
 }
 
 func (o *caOptions) addFlags(f *pflag.FlagSet) {
-	f.StringVar(&o.secureGRPCAddr, "secure-grpc-addr", ":15012",
-		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, as istiod's port 15012; empty serves no CA")
+	// Off by default until the manifests grant the CA's RBAC (Secrets in
+	// the control plane's namespace, TokenReviews): a CA that is refused
+	// them only logs errors. Deployments pass :15012, istiod's port.
+	f.StringVar(&o.secureGRPCAddr, "secure-grpc-addr", "",
+		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, istiod's :15012; empty serves no CA "+
+			"(in a cluster the CA needs to read Secrets istio-ca-secret and cacerts, create istio-ca-secret, and create TokenReviews)")
 	f.StringVar(&o.trustDomain, "trust-domain", "",
 		"SPIFFE trust domain of the certificates issued (default: the mesh config's trustDomain, cluster.local unless set)")
 	f.StringVar(&o.dir, "ca-dir", "",

@@ -25,7 +25,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	securityv1alpha1 "istio.io/api/security/v1alpha1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -223,5 +228,80 @@ func TestServeCAFlagErrors(t *testing.T) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCATrustDomain(t *testing.T) {
+	meshCM := func(data string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "istio", Namespace: "istio-system"},
+			Data:       map[string]string{"mesh": data},
+		}
+	}
+	fileMesh := model.DefaultMeshConfig()
+	fileMesh.TrustDomain = "from-file.example"
+	for _, tc := range []struct {
+		name    string
+		flag    string
+		mesh    *meshv1alpha1.MeshConfig
+		client  kubernetes.Interface
+		want    string
+		wantErr string
+	}{
+		{name: "flag wins", flag: "flag.example", mesh: fileMesh, want: "flag.example"},
+		{name: "mesh config file", mesh: fileMesh, client: fake.NewClientset(meshCM("trustDomain: cm.example")), want: "from-file.example"},
+		{name: "mesh ConfigMap", client: fake.NewClientset(meshCM("trustDomain: cm.example")), want: "cm.example"},
+		{name: "mesh ConfigMap without trust domain", client: fake.NewClientset(meshCM("enableTracing: true")), want: "cluster.local"},
+		{name: "no mesh ConfigMap", client: fake.NewClientset(), want: "cluster.local"},
+		{name: "broken mesh ConfigMap", client: fake.NewClientset(meshCM("trustDomian: typo.example")), wantErr: "ConfigMap istio-system/istio"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := serveOptions{ca: caOptions{trustDomain: tc.flag}}
+			got, err := trustDomainName(context.Background(), o, tc.mesh, tc.client)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Errorf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("trust domain = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCAStoreInACluster(t *testing.T) {
+	client := fake.NewClientset(&corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "istio", Namespace: "mesh-system"},
+		Data:       map[string]string{"mesh": "trustDomain: corp.example"},
+	})
+	o := serveOptions{kube: kubeOptions{meshConfigMapNamespace: "mesh-system"}, ca: caOptions{keyType: "rsa"}}
+	store, err := caStore(o, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := loadAuthority(context.Background(), o, zaptest.NewLogger(t), nil, client, store, ca.KeyRSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TrustDomain().Name() != "corp.example" {
+		t.Errorf("trust domain = %s, want the mesh ConfigMap's corp.example", a.TrustDomain())
+	}
+	sec, err := client.CoreV1().Secrets("mesh-system").Get(context.Background(), "istio-ca-secret", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("the root was not stored as istiod's Secret in the control plane's namespace: %v", err)
+	}
+	if got := a.Material().Source; got != "Secret mesh-system/istio-ca-secret" || len(sec.Data["ca-key.pem"]) == 0 {
+		t.Errorf("root from %q", got)
+	}
+
+	o.ca.namespace = "ca-system"
+	if store, _ := caStore(o, client); !strings.Contains(store.String(), "ca-system/istio-ca-secret") {
+		t.Errorf("--ca-namespace ignored: %s", store)
+	}
+	o.ca.dir = t.TempDir()
+	if store, _ := caStore(o, client); store.String() != "directory "+o.ca.dir {
+		t.Errorf("--ca-dir ignored in a cluster: %s", store)
 	}
 }
