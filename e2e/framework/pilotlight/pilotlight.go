@@ -49,8 +49,9 @@ func Deploy(t testing.TB, c *cluster.Cluster, repo, apiAddr string) string {
 // Instance is a pilotlight process.
 type Instance struct {
 	// GRPCAddr is the plaintext ADS address, HTTPAddr the readiness,
-	// metrics and debug address; both stay the same across Restart.
-	GRPCAddr, HTTPAddr string
+	// metrics and debug address, SecureAddr the CA and ADS over TLS; all
+	// stay the same across Restart.
+	GRPCAddr, HTTPAddr, SecureAddr string
 
 	bin, logDir string
 	args        []string
@@ -66,9 +67,12 @@ func Start(t testing.TB, bin, logDir string, args ...string) *Instance {
 	i := &Instance{
 		GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
 		HTTPAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
-		bin:      bin,
-		logDir:   logDir,
-		args:     args,
+		// The CA runs as in a deployment, on its own free port: with
+		// deploy/base's RBAC it keeps its root in istio-ca-secret.
+		SecureAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
+		bin:        bin,
+		logDir:     logDir,
+		args:       args,
 	}
 	i.start(t)
 	return i
@@ -86,6 +90,7 @@ func (i *Instance) start(t testing.TB) {
 		Args: append([]string{"serve",
 			"--grpc-addr", i.GRPCAddr,
 			"--http-addr", i.HTTPAddr,
+			"--secure-grpc-addr", i.SecureAddr,
 			"--log-format", "console",
 		}, i.args...),
 	})

@@ -1,0 +1,115 @@
+package kube
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	securityv1alpha1 "istio.io/api/security/v1alpha1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/pilotlight/pilotlight/e2e/framework/wait"
+)
+
+// TestCACreateCertificate: pilotlight's CA keeps its root in
+// istio-ca-secret (as istiod does) with deploy/base's RBAC, and issues a
+// workload certificate over TLS to a caller holding a real projected
+// service account token (audience istio-ca) that the real API server
+// vouches for through TokenReview; a token for another audience and a CSR
+// for another identity get no certificate.
+func TestCACreateCertificate(t *testing.T) {
+	e := newEnv(t)
+	c := e.cluster
+	c.CreateNamespace(t, "shop", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, sa := range []string{"reviews", "ratings"} {
+		if _, err := c.Kube.CoreV1().ServiceAccounts("shop").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := e.startPilotlight(t)
+
+	var root *x509.Certificate
+	wait.For(t, wait.Short, "the CA root in istio-system/istio-ca-secret", func() error {
+		s, err := c.Kube.CoreV1().Secrets("istio-system").Get(ctx, "istio-ca-secret", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		block, _ := pem.Decode(s.Data["ca-cert.pem"])
+		if block == nil {
+			return errors.New("no ca-cert.pem")
+		}
+		root, err = x509.ParseCertificate(block.Bytes)
+		return err
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	conn, err := grpc.NewClient(cp.SecureAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12,
+	})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	caClient := securityv1alpha1.NewIstioCertificateServiceClient(conn)
+	ask := func(token, spiffeID string) (*securityv1alpha1.IstioCertificateResponse, error) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uri, _ := url.Parse(spiffeID)
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{URIs: []*url.URL{uri}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+		rctx := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		return caClient.CreateCertificate(rctx, &securityv1alpha1.IstioCertificateRequest{Csr: csr, ValidityDuration: 3600})
+	}
+
+	const id = "spiffe://cluster.local/ns/shop/sa/reviews"
+	token := c.ServiceAccountToken(t, "shop", "reviews", time.Hour, "istio-ca")
+	start := time.Now()
+	resp, err := ask(token, id)
+	if err != nil {
+		t.Fatalf("CreateCertificate: %v", err)
+	}
+	t.Logf("certificate issued in %v (TLS handshake, TokenReview, signing)", time.Since(start).Round(time.Millisecond))
+	chain := resp.GetCertChain()
+	if len(chain) < 2 {
+		t.Fatalf("chain has %d certificates, want leaf and root", len(chain))
+	}
+	block, _ := pem.Decode([]byte(chain[0]))
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(leaf.URIs) != 1 || leaf.URIs[0].String() != id {
+		t.Errorf("leaf URIs = %v, want [%s]", leaf.URIs, id)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("leaf does not chain to the root in istio-ca-secret: %v", err)
+	}
+
+	if _, err := ask(c.ServiceAccountToken(t, "shop", "reviews", time.Hour, "some-other-audience"), id); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("token for another audience: %v, want Unauthenticated", err)
+	}
+	if _, err := ask(token, "spiffe://cluster.local/ns/shop/sa/ratings"); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("CSR for another identity: %v, want PermissionDenied", err)
+	}
+}
