@@ -17,10 +17,12 @@ import (
 )
 
 // EffectivePolicy merges a DestinationRule's policies for one cluster the
-// way Istio does: the rule's top-level policy, then its port-level policy
-// for the port, then the subset's policy, then the subset's port-level
-// policy; each later one replaces the earlier one field group by field
-// group (load balancer, connection pool, outlier detection, TLS).
+// way Istio does: the rule's top-level policy; a port-level policy for the
+// port replaces it wholesale (a field group it leaves out falls back to
+// the default, not to the top level); then the subset's policy overrides
+// field group by field group (load balancer, connection pool, outlier
+// detection, TLS), and the subset's own port-level policy again replaces
+// wholesale.
 func EffectivePolicy(dr *networkingv1alpha3.DestinationRule, subset string, port uint32) *networkingv1alpha3.TrafficPolicy {
 	out := &networkingv1alpha3.TrafficPolicy{}
 	layer := func(p *networkingv1alpha3.TrafficPolicy) {
@@ -30,6 +32,7 @@ func EffectivePolicy(dr *networkingv1alpha3.DestinationRule, subset string, port
 		mergeGroups(out, p.GetLoadBalancer(), p.GetConnectionPool(), p.GetOutlierDetection(), p.GetTls())
 		for _, pl := range p.GetPortLevelSettings() {
 			if pl.GetPort().GetNumber() == port {
+				*out = networkingv1alpha3.TrafficPolicy{}
 				mergeGroups(out, pl.GetLoadBalancer(), pl.GetConnectionPool(), pl.GetOutlierDetection(), pl.GetTls())
 			}
 		}
@@ -213,11 +216,11 @@ func applyOutlierDetection(c *clusterv3.Cluster, od *networkingv1alpha3.OutlierD
 	if consecutive5xx == nil && od.GetConsecutiveErrors() > 0 { // The deprecated field means 5xx.
 		consecutive5xx = wrapperspb.UInt32(uint32(od.GetConsecutiveErrors()))
 	}
+	// Left unset, Envoy's default applies (eject after 5 consecutive 5xx),
+	// which is also what Istio documents as the default.
 	if v := consecutive5xx; v != nil {
 		out.Consecutive_5Xx = wrapperspb.UInt32(v.GetValue())
 		out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(enforcing(v.GetValue()))
-	} else {
-		out.EnforcingConsecutive_5Xx = wrapperspb.UInt32(0)
 	}
 	if v := od.GetConsecutiveGatewayErrors(); v != nil {
 		out.ConsecutiveGatewayFailure = wrapperspb.UInt32(v.GetValue())

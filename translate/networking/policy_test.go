@@ -15,8 +15,9 @@ func simple(lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *networkingv1al
 	return &networkingv1alpha3.LoadBalancerSettings{LbPolicy: &networkingv1alpha3.LoadBalancerSettings_Simple{Simple: lb}}
 }
 
-// Istio layers a rule's policies: top level, its port level, the subset's,
-// the subset's port level; each replaces earlier field groups it sets.
+// Istio layers a rule's policies: top level, replaced wholesale by its
+// port level; the subset's overriding what it sets; the subset's port
+// level replacing wholesale again.
 func TestEffectivePolicyLayers(t *testing.T) {
 	pool := &networkingv1alpha3.ConnectionPoolSettings{Tcp: &networkingv1alpha3.ConnectionPoolSettings_TCPSettings{MaxConnections: 7}}
 	dr := &networkingv1alpha3.DestinationRule{
@@ -44,12 +45,15 @@ func TestEffectivePolicyLayers(t *testing.T) {
 		port    uint32
 		lb      networkingv1alpha3.LoadBalancerSettings_SimpleLB
 		outlier bool
+		// pool: the top-level connection pool survives (no port-level
+		// policy replaced it).
+		pool bool
 	}{
-		{"", 80, networkingv1alpha3.LoadBalancerSettings_RANDOM, false},
-		{"", 9080, networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN, false},
-		{"v2", 80, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST, false},
-		{"v2", 9080, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST, true},
-		{"v9", 9080, networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN, false},
+		{"", 80, networkingv1alpha3.LoadBalancerSettings_RANDOM, false, true},
+		{"", 9080, networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN, false, false},
+		{"v2", 80, networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST, false, true},
+		{"v2", 9080, networkingv1alpha3.LoadBalancerSettings_UNSPECIFIED, true, false},
+		{"v9", 9080, networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN, false, false},
 	} {
 		p := EffectivePolicy(dr, tc.subset, tc.port)
 		if got := p.GetLoadBalancer().GetSimple(); got != tc.lb {
@@ -58,8 +62,8 @@ func TestEffectivePolicyLayers(t *testing.T) {
 		if got := p.GetOutlierDetection() != nil; got != tc.outlier {
 			t.Errorf("subset %q port %d: outlier detection %v, want %v", tc.subset, tc.port, got, tc.outlier)
 		}
-		if p.GetConnectionPool() != pool {
-			t.Errorf("subset %q port %d: lost the top-level connection pool", tc.subset, tc.port)
+		if (p.GetConnectionPool() == pool) != tc.pool {
+			t.Errorf("subset %q port %d: top-level connection pool kept = %v, want %v", tc.subset, tc.port, p.GetConnectionPool() == pool, tc.pool)
 		}
 	}
 }

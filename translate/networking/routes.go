@@ -161,12 +161,12 @@ func buildAction(r *routev3.Route, rule *networkingv1alpha3.HTTPRoute, in RouteI
 			action.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
 		}
 		setTimeouts(action, rule, in.Target)
+		action.HashPolicy = routeHashPolicy(rule.GetRoute(), in)
 		setRetries(action, rule.GetRetries(), in.Target)
 		if in.Target == Envoy {
 			setRewrite(action, rule.GetRewrite())
 			action.RequestMirrorPolicies = mirrors(rule, in)
 		}
-		action.HashPolicy = routeHashPolicy(rule.GetRoute(), in)
 		r.Action = &routev3.Route_Route{Route: action}
 	default:
 		return false // A rule with neither route, redirect nor direct response (validation rejects it).
@@ -230,9 +230,14 @@ func defaultRoute(in RouteInput) *routev3.Route {
 	action := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}
 	if in.Target == Envoy {
 		noTimeouts(action)
-		action.RetryPolicy = DefaultRetryPolicy()
 	}
 	action.HashPolicy = hashPolicy(in, in.Service.Hostname, "", in.Port.Number)
+	if in.Target == Envoy {
+		action.RetryPolicy = DefaultRetryPolicy()
+		if len(action.HashPolicy) > 0 {
+			dropPreviousHosts(action.RetryPolicy)
+		}
+	}
 	r := &routev3.Route{
 		Name:   "default",
 		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
@@ -299,6 +304,9 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 	if r == nil {
 		if t == Envoy {
 			a.RetryPolicy = DefaultRetryPolicy()
+			if len(a.GetHashPolicy()) > 0 {
+				dropPreviousHosts(a.RetryPolicy)
+			}
 		}
 		return
 	}
@@ -353,7 +361,17 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 			}
 		}
 	}
+	if len(a.GetHashPolicy()) > 0 && r.GetRetryIgnorePreviousHosts() == nil {
+		// A hashing route sends a retry back to its hashed host, as
+		// istiod does, unless the rule says otherwise.
+		dropPreviousHosts(p)
+	}
 	a.RetryPolicy = p
+}
+
+func dropPreviousHosts(p *routev3.RetryPolicy) {
+	p.RetryHostPredicate = nil
+	p.HostSelectionRetryMaxAttempts = 0
 }
 
 func setRewrite(a *routev3.RouteAction, rw *networkingv1alpha3.HTTPRewrite) {
