@@ -17,6 +17,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -190,7 +191,7 @@ func httpFilter(mesh *meshv1alpha1.MeshConfig, statPrefix, routeName string) *li
 			ConfigSource:    rds,
 			RouteConfigName: routeName,
 		}},
-		HttpFilters:              []*hcmv3.HttpFilter{resource.CORSFilter(), resource.FaultFilter(), resource.RouterFilter()},
+		HttpFilters:              resource.HTTPFilters(),
 		UseRemoteAddress:         wrapperspb.Bool(true),
 		ForwardClientCertDetails: hcmv3.HttpConnectionManager_SANITIZE_SET,
 		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{
@@ -202,17 +203,10 @@ func httpFilter(mesh *meshv1alpha1.MeshConfig, statPrefix, routeName string) *li
 		// application, not by an idle timer.
 		StreamIdleTimeout:            durationpb.New(0),
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_KEEP_UNCHANGED,
+		Proxy_100Continue:            true,
+		// The Server header a gateway answers with, as istiod's gateways do.
+		ServerName: "istio-envoy",
 	}
-	switch mesh.GetPathNormalization().GetNormalization() {
-	case meshv1alpha1.MeshConfig_ProxyPathNormalization_NONE:
-		hcm.NormalizePath = wrapperspb.Bool(false)
-	case meshv1alpha1.MeshConfig_ProxyPathNormalization_MERGE_SLASHES:
-		hcm.NormalizePath, hcm.MergeSlashes = wrapperspb.Bool(true), true
-	case meshv1alpha1.MeshConfig_ProxyPathNormalization_DECODE_AND_MERGE_SLASHES:
-		hcm.NormalizePath, hcm.MergeSlashes = wrapperspb.Bool(true), true
-		hcm.PathWithEscapedSlashesAction = hcmv3.HttpConnectionManager_UNESCAPE_AND_FORWARD
-	default: // DEFAULT and BASE: RFC 3986 normalization.
-		hcm.NormalizePath = wrapperspb.Bool(true)
-	}
+	networking.NormalizePaths(hcm, mesh)
 	return resource.HCMFilter(hcm)
 }

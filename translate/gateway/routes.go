@@ -97,8 +97,9 @@ func routeTable(snap *model.Snapshot, v model.OutboundView, name string, servers
 		}
 	}
 	rc := &routev3.RouteConfiguration{
-		Name:             name,
-		ValidateClusters: wrapperspb.Bool(false),
+		Name:                           name,
+		ValidateClusters:               wrapperspb.Bool(false),
+		MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(resource.MaxDirectResponseBodyBytes),
 		// A gateway is reached on many ports (and through port
 		// translation); hosts match whatever port the client wrote.
 		IgnorePortInHostMatching: true,

@@ -6,9 +6,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/google/go-cmp/cmp"
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 )
 
 func simple(lb networkingv1alpha3.LoadBalancerSettings_SimpleLB) *networkingv1alpha3.LoadBalancerSettings {

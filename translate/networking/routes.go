@@ -393,7 +393,9 @@ func setRewrite(a *routev3.RouteAction, rw *networkingv1alpha3.HTTPRewrite) {
 func mirrors(rule *networkingv1alpha3.HTTPRoute, in RouteInput) []*routev3.RouteAction_RequestMirrorPolicy {
 	var out []*routev3.RouteAction_RequestMirrorPolicy
 	add := func(d *networkingv1alpha3.Destination, pct *networkingv1alpha3.Percent) {
-		p := &routev3.RouteAction_RequestMirrorPolicy{Cluster: destinationCluster(d, in)}
+		// The mirrored request keeps its Host, as istiod configures it,
+		// rather than Envoy's default "-shadow" suffix.
+		p := &routev3.RouteAction_RequestMirrorPolicy{Cluster: destinationCluster(d, in), DisableShadowHostSuffixAppend: true}
 		value := 100.0
 		if pct != nil {
 			value = pct.GetValue()

@@ -46,6 +46,10 @@ const (
 	GRPCInboundListenerPrefix = "xds.istio.io/grpc/lds/inbound/"
 )
 
+// MaxDirectResponseBodyBytes lets a VirtualService's directResponse carry
+// up to 1 MiB, as istiod allows; Envoy's own limit is 4 KiB.
+const MaxDirectResponseBodyBytes = 1 << 20
+
 // Resource is one named Envoy resource.
 type Resource struct {
 	Name    string
@@ -129,4 +133,12 @@ func CORSFilter() *hcmv3.HttpFilter {
 		Name:       CORSFilterName,
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&corsv3.Cors{})},
 	}
+}
+
+// HTTPFilters is the filter chain of every outbound and gateway
+// connection manager, in istiod's order: faults first (so an injected
+// abort answers even CORS preflights, and carries no CORS headers), then
+// CORS, then the router.
+func HTTPFilters() []*hcmv3.HttpFilter {
+	return []*hcmv3.HttpFilter{FaultFilter(), CORSFilter(), RouterFilter()}
 }

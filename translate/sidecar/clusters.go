@@ -8,6 +8,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -68,7 +69,9 @@ func outboundCluster(snap *model.Snapshot, name string, svc *model.Service, port
 		Name:            name,
 		ConnectTimeout:  timeout,
 		CircuitBreakers: defaultCircuitBreakers(),
-		CommonLbConfig:  &clusterv3.Cluster_CommonLbConfig{},
+		// Panic mode off, as istiod sets it: when too few hosts are
+		// healthy, keep to those rather than spray every host.
+		CommonLbConfig: &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{}},
 		// Istio's default balancer since 1.14: least request beats round
 		// robin when backends are uneven.
 		LbPolicy: clusterv3.Cluster_LEAST_REQUEST,
@@ -203,6 +206,9 @@ func passthroughCluster(name string, timeout *durationpb.Duration, inbound bool)
 		CircuitBreakers:      defaultCircuitBreakers(),
 		CleanupInterval:      durationpb.New(60 * time.Second),
 		TypedExtensionProtocolOptions: map[string]*anypb.Any{httpProtocolOptionsKey: resource.Any(&httpv3.HttpProtocolOptions{
+			// Idle upstream connections to arbitrary destinations are
+			// closed after 5 minutes, as istiod does, not Envoy's hour.
+			CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{IdleTimeout: durationpb.New(5 * time.Minute)},
 			UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_UseDownstreamProtocolConfig{
 				UseDownstreamProtocolConfig: &httpv3.HttpProtocolOptions_UseDownstreamHttpConfig{
 					HttpProtocolOptions:  &corev3.Http1ProtocolOptions{},

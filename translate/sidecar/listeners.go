@@ -12,6 +12,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
@@ -50,7 +51,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 	for _, svc := range snap.ServicesFor(v.Namespace) {
 		for _, port := range svc.Ports {
 			if port.Protocol.IsHTTP() {
-				add(wildcardIP, port.Number, httpOutboundChain(port.Number))
+				add(wildcardIP, port.Number, httpOutboundChain(snap, port.Number))
 			}
 		}
 	}
@@ -105,16 +106,21 @@ func virtualOutbound(snap *model.Snapshot) *listenerv3.Listener {
 	}
 	chain := tcpChain(fallback, fallback)
 	chain.Name = "PassthroughFilterChain"
+	// A connection whose original destination is 15001 itself would loop
+	// through Envoy forever: drop it.
+	loop := tcpChain(resource.BlackHoleCluster, resource.BlackHoleCluster)
+	loop.Name = "virtualOutbound-blackhole"
+	loop.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(resource.VirtualOutboundPort)}
 	return &listenerv3.Listener{
 		Name:             resource.VirtualOutboundListener,
 		Address:          eds.SocketAddress(wildcardIP, resource.VirtualOutboundPort),
 		UseOriginalDst:   wrapperspb.Bool(true),
 		TrafficDirection: corev3.TrafficDirection_OUTBOUND,
-		FilterChains:     []*listenerv3.FilterChain{chain},
+		FilterChains:     []*listenerv3.FilterChain{loop, chain},
 	}
 }
 
-func httpOutboundChain(port uint32) *listenerv3.FilterChain {
+func httpOutboundChain(snap *model.Snapshot, port uint32) *listenerv3.FilterChain {
 	routeName := strconv.FormatUint(uint64(port), 10)
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: fmt.Sprintf("outbound_%s_%d", wildcardIP, port),
@@ -122,11 +128,17 @@ func httpOutboundChain(port uint32) *listenerv3.FilterChain {
 			ConfigSource:    resource.ADS(),
 			RouteConfigName: routeName,
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{resource.CORSFilter(), resource.FaultFilter(), resource.RouterFilter()},
+		HttpFilters: resource.HTTPFilters(),
 		// Outbound requests come from the local app; its address is not the
 		// client's and must not be trusted for x-forwarded-for.
 		UseRemoteAddress: wrapperspb.Bool(false),
+		UpgradeConfigs:   []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket"}},
+		// Long-lived streams (gRPC, server-sent events) are ended by the
+		// application, not by Envoy's five-minute idle timer.
+		StreamIdleTimeout: durationpb.New(0),
+		Proxy_100Continue: true,
 	}
+	networking.NormalizePaths(hcm, snap.Mesh())
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)}}
 }
 

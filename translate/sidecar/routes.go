@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,9 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 			rc, ok := byPort[port.Number]
 			if !ok {
 				rc = &routev3.RouteConfiguration{
-					Name:             strconv.FormatUint(uint64(port.Number), 10),
-					ValidateClusters: wrapperspb.Bool(false),
+					Name:                           strconv.FormatUint(uint64(port.Number), 10),
+					ValidateClusters:               wrapperspb.Bool(false),
+					MaxDirectResponseBodySizeBytes: wrapperspb.UInt32(resource.MaxDirectResponseBodyBytes),
 				}
 				byPort[port.Number] = rc
 				used[port.Number] = map[string]bool{}
@@ -86,6 +88,10 @@ func virtualHostDomains(svc *model.Service, port uint32, clientNS string) []stri
 			host = "[" + n + "]"
 		}
 		out = append(out, host, model.JoinHostPort(n, port))
+		if strings.Contains(n, ".") && !strings.Contains(n, ":") && net.ParseIP(n) == nil {
+			// The absolute form of a name (trailing dot) is the same host.
+			out = append(out, n+".", model.JoinHostPort(n+".", port))
+		}
 	}
 	return out
 }
