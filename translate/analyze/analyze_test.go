@@ -49,7 +49,7 @@ func TestFindings(t *testing.T) {
 		"VirtualService a spec.http[0].match[0].sourceLabels":       analyze.CodeNotTranslated,
 		"VirtualService b spec.hosts[0]":                            analyze.CodeConflict,
 		"VirtualService b spec.http[0].corsPolicy":                  analyze.CodeNotForGRPC,
-		"DestinationRule svc-0 spec.trafficPolicy.tls":              analyze.CodeNotTranslated,
+		"DestinationRule svc-0 spec.trafficPolicy.tls":              analyze.CodeNotForGRPC,
 		"DestinationRule svc-0 spec.trafficPolicy.outlierDetection": analyze.CodeNotForGRPC,
 	}
 	for k, code := range want {

@@ -161,7 +161,6 @@ func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficP
 	}
 	var out []model.Problem
 	notYet := map[string]bool{
-		".tls":                            p.GetTls() != nil,
 		".loadBalancer.localityLbSetting": p.GetLoadBalancer().GetLocalityLbSetting() != nil,
 		".loadBalancer.warmup":            p.GetLoadBalancer().GetWarmup() != nil || p.GetLoadBalancer().GetWarmupDurationSecs() != nil,
 		".tunnel":                         p.GetTunnel() != nil,
@@ -172,6 +171,9 @@ func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficP
 		if set {
 			out = append(out, finding(c, CodeNotTranslated, field+f, "", "not applied yet"))
 		}
+	}
+	if p.GetTls() != nil && p.GetTls().GetMode() != networkingv1alpha3.ClientTLSSettings_DISABLE {
+		out = append(out, grpcOnly(c, field+".tls", "TLS origination settings"))
 	}
 	if p.GetOutlierDetection() != nil {
 		out = append(out, grpcOnly(c, field+".outlierDetection", "consecutive-error outlier detection settings"))

@@ -74,6 +74,9 @@ func ApplyPolicy(c *clusterv3.Cluster, p *networkingv1alpha3.TrafficPolicy, t Ta
 		// ejection (gRFC A50), which Istio's API cannot express
 		// (Analyze: unsupported-for-grpc).
 		applyOutlierDetection(c, p.GetOutlierDetection())
+		// gRPC clients take TLS from certificate providers, which the
+		// security issue adds (Analyze: not-translated for gRPC).
+		applyTLS(c, p.GetTls())
 	}
 }
 

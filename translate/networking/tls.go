@@ -1,0 +1,107 @@
+package networking
+
+import (
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+
+	"github.com/pilotlight/pilotlight/translate/resource"
+)
+
+// Secret names istio-agent's SDS server understands, as istiod names them
+// in the config it sends sidecars: the system's trust store, files the
+// workload mounted, and the workload's own identity and trust bundle.
+const (
+	sdsSystemRoots = "file-root:system"
+	sdsFileRoot    = "file-root:"
+	sdsFileCert    = "file-cert:"
+	sdsWorkload    = "default"
+	sdsRootCA      = "ROOTCA"
+	// agentSDSCluster is the cluster istio-agent's bootstrap defines for
+	// its SDS server.
+	agentSDSCluster = "sds-grpc"
+)
+
+// applyTLS originates TLS on an Envoy cluster as a DestinationRule's tls
+// settings say (DISABLE leaves plaintext). Secrets come from the
+// sidecar's own istio-agent over SDS, named as istiod names them, so the
+// keys never pass through the control plane.
+func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
+	if t == nil || t.GetMode() == networkingv1alpha3.ClientTLSSettings_DISABLE {
+		return
+	}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: t.GetSni(), CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	common := ctx.CommonTlsContext
+	validation := &tlsv3.CertificateValidationContext{}
+	for _, san := range t.GetSubjectAltNames() {
+		validation.MatchTypedSubjectAltNames = append(validation.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
+			SanType: sanType(san),
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}},
+		})
+	}
+	rootName := sdsSystemRoots
+	if ca := t.GetCaCertificates(); ca != "" {
+		rootName = sdsFileRoot + ca
+	}
+	switch t.GetMode() {
+	case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
+		rootName = sdsRootCA
+		if ctx.Sni == "" {
+			// Istio's mesh SNI names the cluster (outbound_.PORT_.SUBSET_.HOST),
+			// which gateways in AUTO_PASSTHROUGH route on.
+			ctx.Sni = strings.ReplaceAll(c.GetName(), "|", "_.")
+		}
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsWorkload)}
+		// Istio's peers tell mesh traffic apart by these protocols.
+		common.AlpnProtocols = []string{"istio-peer-exchange", "istio"}
+	case networkingv1alpha3.ClientTLSSettings_MUTUAL:
+		if cert, key := t.GetClientCertificate(), t.GetPrivateKey(); cert != "" && key != "" {
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsFileCert + cert + "~" + key)}
+		}
+	}
+	if t.GetInsecureSkipVerify().GetValue() {
+		common.ValidationContextType = nil
+	} else {
+		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext:         validation,
+				ValidationContextSdsSecretConfig: agentSecret(rootName),
+			},
+		}
+	}
+	c.TransportSocket = &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
+
+// sanType: SPIFFE ids and other URIs are URI SANs, the rest DNS names.
+func sanType(san string) tlsv3.SubjectAltNameMatcher_SanType {
+	if strings.Contains(san, "://") {
+		return tlsv3.SubjectAltNameMatcher_URI
+	}
+	return tlsv3.SubjectAltNameMatcher_DNS
+}
+
+// agentSecret is a secret served by istio-agent's SDS server.
+func agentSecret(name string) *tlsv3.SdsSecretConfig {
+	return &tlsv3.SdsSecretConfig{
+		Name: name,
+		SdsConfig: &corev3.ConfigSource{
+			ResourceApiVersion: corev3.ApiVersion_V3,
+			ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
+				ApiType:                   corev3.ApiConfigSource_GRPC,
+				TransportApiVersion:       corev3.ApiVersion_V3,
+				SetNodeOnFirstMessageOnly: true,
+				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
+				}}},
+			}},
+		},
+	}
+}
