@@ -2,6 +2,7 @@ package convert
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/pilotlight/pilotlight/translate/model"
 )
@@ -34,11 +35,18 @@ func convertService(svc *corev1.Service, domainSuffix string) *model.Service {
 		if p.AppProtocol != nil {
 			appProtocol = *p.AppProtocol
 		}
-		out.Ports = append(out.Ports, model.Port{
+		port := model.Port{
 			Name:     p.Name,
 			Number:   uint32(p.Port),
 			Protocol: model.DetectProtocol(p.Name, appProtocol, string(p.Protocol)),
-		})
+		}
+		switch {
+		case p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal > 0:
+			port.ContainerPort = uint32(p.TargetPort.IntVal)
+		case p.TargetPort.Type == intstr.Int:
+			port.ContainerPort = port.Number // Unset: the service port.
+		}
+		out.Ports = append(out.Ports, port)
 	}
 	return out
 }

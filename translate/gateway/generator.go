@@ -23,14 +23,14 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	var out []resource.Resource
 	switch typeURL {
 	case resource.ListenerType:
-		out = listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels)))
+		out = listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels)))
 	case resource.RouteType:
-		out = routes(snap, v, mergeGateways(snap.GatewaysFor(v.Labels)))
+		out = routes(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels)))
 	case resource.SecretType:
-		out = secrets(snap, v, listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels))))
+		out = secrets(snap, v, listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))))
 	case resource.ClusterType:
 		out = sidecar.Generator{}.Outbound(snap, v, typeURL)
-		if hosts := autoPassthroughHosts(mergeGateways(snap.GatewaysFor(v.Labels))); len(hosts) > 0 {
+		if hosts := autoPassthroughHosts(mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))); len(hosts) > 0 {
 			out = append(out, sniDNATClusters(out, passthroughTargets(snap, v.Namespace, hosts))...)
 		}
 	case resource.EndpointType:

@@ -67,7 +67,7 @@ func TestMergeGateways(t *testing.T) {
 		server(80, "tls-on-http", "TLS", []string{"d.example.com"}, simple("d")),  // TLS on a plaintext port: out
 		server(8443, "https-b", "HTTPS", []string{"b.example.com"}, simple("b")),  // another port, its own table
 	}}}
-	m := mergeGateways([]*model.Config{a, b})
+	m := mergeGateways([]*model.Config{a, b}, nil)
 
 	var ports []uint32
 	for _, k := range m.ports {

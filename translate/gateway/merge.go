@@ -101,7 +101,10 @@ type merged struct {
 // cannot share the port with the one already there, a second non-HTTP
 // plaintext server on a port, an HTTPS server whose route table name is
 // taken, and a plaintext server on a port of TLS servers.
-func mergeGateways(gateways []*model.Config) *merged {
+//
+// Listeners bind the port listenPorts maps a server port to (the router's
+// Service target port), or the server port when it maps none.
+func mergeGateways(gateways []*model.Config, listenPorts map[uint32]uint32) *merged {
 	m := &merged{servers: map[portKey][]*server{}, byRoute: map[string][]*server{}}
 	plaintext := map[portKey]model.Protocol{}
 	tlsHosts := map[portKey]map[string]bool{}
@@ -127,6 +130,9 @@ func mergeGateways(gateways []*model.Config) *merged {
 			}
 			s.routeName = routeName(s, gw)
 			key := portKey{bind: spec.GetBind(), port: s.port()}
+			if p, ok := listenPorts[s.port()]; ok {
+				key.port = p
+			}
 			if s.tls() != nil {
 				if tlsHosts[key] == nil {
 					tlsHosts[key] = map[string]bool{}

@@ -87,3 +87,29 @@ func AsGateway(c *Config) *networkingv1alpha3.Gateway {
 	}
 	return &networkingv1alpha3.Gateway{}
 }
+
+// DisableGatewayPortTranslation is the Service label that keeps gateways
+// listening on Gateway server ports as written.
+const DisableGatewayPortTranslation = "networking.istio.io/disable-gateway-port-translation"
+
+// GatewayPorts maps Gateway server ports to the ports a router in
+// namespace ns with these labels actually listens on, as istiod does:
+// traffic reaches the router through a Service that selects it, so a
+// server on that Service's port listens on the Service's target port
+// (80 → 8080 for Istio's default ingress). The first Service by hostname
+// wins a port; ports no Service maps stay as written.
+func (s *Snapshot) GatewayPorts(ns string, labels map[string]string) map[uint32]uint32 {
+	out := map[uint32]uint32{}
+	for _, svc := range s.services {
+		if svc.Origin != FromKubernetes || svc.Namespace != ns || len(svc.Selector) == 0 ||
+			!selects(svc.Selector, labels) || svc.Labels[DisableGatewayPortTranslation] == "true" {
+			continue
+		}
+		for _, p := range svc.Ports {
+			if _, taken := out[p.Number]; !taken && p.ContainerPort != 0 {
+				out[p.Number] = p.ContainerPort
+			}
+		}
+	}
+	return out
+}

@@ -79,6 +79,11 @@ type Port struct {
 	// dialled port. Every other resolution carries target ports on the
 	// endpoints instead.
 	TargetPort uint32
+	// ContainerPort is, for a Kubernetes Service, the number its
+	// targetPort names (the service port itself when unset); 0 when the
+	// targetPort is a container port name, which only the pods resolve.
+	// Gateways listen on it (see GatewayPorts).
+	ContainerPort uint32
 }
 
 // Service is a named, addressable set of workloads: a Kubernetes Service,
