@@ -24,7 +24,7 @@ func fault(f *networkingv1alpha3.HTTPFaultInjection) *anypb.Any {
 	}
 	out := &faultv3.HTTPFault{}
 	if d := f.GetDelay(); d != nil {
-		delay := &commonfaultv3.FaultDelay{Percentage: faultPercent(d.GetPercentage(), d.GetPercent())}
+		delay := &commonfaultv3.FaultDelay{Percentage: faultPercent(d.GetPercentage(), d.GetPercent())} //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 		switch t := d.GetHttpDelayType().(type) {
 		case *networkingv1alpha3.HTTPFaultInjection_Delay_FixedDelay:
 			delay.FaultDelaySecifier = &commonfaultv3.FaultDelay_FixedDelay{FixedDelay: t.FixedDelay}
@@ -99,7 +99,8 @@ func corsPolicy(c *networkingv1alpha3.CorsPolicy) *anypb.Any {
 			out.AllowOriginStringMatch = append(out.AllowOriginStringMatch, m)
 		}
 	}
-	for _, o := range c.GetAllowOrigin() { // Deprecated exact-match form.
+	// The deprecated exact-match form, which Istio still accepts.
+	for _, o := range c.GetAllowOrigin() { //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 		out.AllowOriginStringMatch = append(out.AllowOriginStringMatch,
 			&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: o}})
 	}

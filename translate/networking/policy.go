@@ -89,7 +89,7 @@ func applyLoadBalancer(c *clusterv3.Cluster, lb *networkingv1alpha3.LoadBalancer
 		switch lb.GetSimple() {
 		case networkingv1alpha3.LoadBalancerSettings_ROUND_ROBIN:
 			c.LbPolicy = clusterv3.Cluster_ROUND_ROBIN
-		case networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST, networkingv1alpha3.LoadBalancerSettings_LEAST_CONN:
+		case networkingv1alpha3.LoadBalancerSettings_LEAST_REQUEST, networkingv1alpha3.LoadBalancerSettings_LEAST_CONN: //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 			c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
 		case networkingv1alpha3.LoadBalancerSettings_RANDOM:
 			if t == Envoy {
@@ -112,9 +112,9 @@ func applyLoadBalancer(c *clusterv3.Cluster, lb *networkingv1alpha3.LoadBalancer
 			return
 		}
 		c.LbPolicy = clusterv3.Cluster_RING_HASH
-		size := ch.GetRingHash().GetMinimumRingSize()
+		size := ch.GetRingHash().GetMinimumRingSize() //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 		if size == 0 {
-			size = ch.GetMinimumRingSize()
+			size = ch.GetMinimumRingSize() //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 		}
 		if size == 0 {
 			size = 1024 // Istio's default.
@@ -216,8 +216,9 @@ func applyOutlierDetection(c *clusterv3.Cluster, od *networkingv1alpha3.OutlierD
 		out.MaxEjectionPercent = wrapperspb.UInt32(uint32(od.GetMaxEjectionPercent()))
 	}
 	consecutive5xx := od.GetConsecutive_5XxErrors()
-	if consecutive5xx == nil && od.GetConsecutiveErrors() > 0 { // The deprecated field means 5xx.
-		consecutive5xx = wrapperspb.UInt32(uint32(od.GetConsecutiveErrors()))
+	// The deprecated consecutiveErrors means consecutive 5xx.
+	if consecutive5xx == nil && od.GetConsecutiveErrors() > 0 { //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
+		consecutive5xx = wrapperspb.UInt32(uint32(od.GetConsecutiveErrors())) //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 	}
 	// Left unset, Envoy's default applies (eject after 5 consecutive 5xx),
 	// which is also what Istio documents as the default.

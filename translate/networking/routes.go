@@ -399,8 +399,8 @@ func mirrors(rule *networkingv1alpha3.HTTPRoute, in RouteInput) []*routev3.Route
 		value := 100.0
 		if pct != nil {
 			value = pct.GetValue()
-		} else if rule.GetMirrorPercent() != nil {
-			value = float64(rule.GetMirrorPercent().GetValue())
+		} else if rule.GetMirrorPercent() != nil { //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
+			value = float64(rule.GetMirrorPercent().GetValue()) //nolint:staticcheck // Istio still accepts the deprecated field; users rely on it.
 		}
 		p.RuntimeFraction = &corev3.RuntimeFractionalPercent{DefaultValue: percent(value)}
 		out = append(out, p)

@@ -112,8 +112,8 @@ func dnsCluster(c *clusterv3.Cluster, snap *model.Snapshot, svc *model.Service, 
 	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	// Re-resolve at the mesh's rate, sooner when the record's TTL says
 	// so, as istiod configures DNS clusters.
-	c.DnsRefreshRate = snap.Mesh().GetDnsRefreshRate()
-	c.RespectDnsTtl = true
+	c.DnsRefreshRate = snap.Mesh().GetDnsRefreshRate() //nolint:staticcheck // Envoy still honours it, and Istio's proxies are configured the same way.
+	c.RespectDnsTtl = true                             //nolint:staticcheck // Envoy still honours it, and Istio's proxies are configured the same way.
 	if svc.ExternalName != "" {
 		c.LoadAssignment = &endpointv3.ClusterLoadAssignment{
 			ClusterName: c.Name,

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/pilotlight/pilotlight/translate/model"
-	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Mesh describes a synthetic mesh: Services services spread over
