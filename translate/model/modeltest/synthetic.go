@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"google.golang.org/protobuf/types/known/durationpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
 )
