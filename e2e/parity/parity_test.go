@@ -47,6 +47,13 @@ var allowed = []allowance{
 	{"sidecar", `C (inbound\|\S+|InboundPassthroughCluster) .*`, anyKind,
 		"inbound clusters (the security issue compares inbound)"},
 
+	// pilotlight does not sniff protocols (the lead's decision): a port
+	// declared HTTP is served as HTTP.
+	{"sidecar", `L 0\.0\.0\.0:[0-9]+ (listener_filters|\.listener_filters_timeout|\.continue_on_listener_filters_timeout|default .*)`, onlyIstiod,
+		"istiod inspects traffic on outbound HTTP ports (http_inspector) and passes what is not HTTP through (a default chain to PassthroughCluster); pilotlight does not sniff: a declared HTTP port is served as HTTP, non-HTTP traffic on it is not passed through"},
+	{"sidecar", `L 0\.0\.0\.0:[0-9]+ http match`, differs,
+		"istiod's HTTP chain on an outbound HTTP port matches what the http_inspector detected (raw_buffer, http/1.1 or h2c); pilotlight's takes every connection on the port (no sniffing, see above)"},
+
 	// Both fail the same requests.
 	{"sidecar", `R 0\.0\.0\.0:80 vhost (details|ratings|reviews)\.shop\.svc\.cluster\.local .*`, onlyIstiod,
 		"istiod gives VirtualService hosts a virtual host on every HTTP port, also ports their Service lacks (80 here), routing to clusters outbound|80|… that do not exist (503); pilotlight sends such requests to the original destination (the ClusterIP on port 80), where nothing listens"},

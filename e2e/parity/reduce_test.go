@@ -128,7 +128,7 @@ func TestNormalizeRouteReadsAlike(t *testing.T) {
 		Action: &routev3.Route_Route{Route: &routev3.RouteAction{
 			ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"},
 			MaxGrpcTimeout:   durationpb.New(2e9), //nolint:staticcheck // What istiod sends.
-			RetryPolicy:      &routev3.RetryPolicy{RetryOn: "gateway-error,5xx"},
+			RetryPolicy:      &routev3.RetryPolicy{RetryOn: "gateway-error,5xx", HostSelectionRetryMaxAttempts: 5},
 			HashPolicy: []*routev3.RouteAction_HashPolicy{
 				{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: "x-user"}}},
 				{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: "x-user"}}},

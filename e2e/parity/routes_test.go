@@ -92,8 +92,9 @@ func perFilterFacts(f facts, key string, pfc map[string]*anypb.Any) {
 // normalizeRoute rewrites, on a copy, what Envoy reads alike but can be
 // written two ways: a case-sensitive match said or left to the default;
 // header matchers in their deprecated forms; a hash policy repeated;
-// retry conditions in any order; weighted clusters in any order, with or
-// without a total; the
+// retry conditions in any order, and a host selection limit without a
+// host predicate; weighted clusters in any order, with or without a
+// total; the
 // gRPC timeout cap as the deprecated max_grpc_timeout or in
 // max_stream_duration, whose zero max_stream_duration means no cap, as
 // leaving it out does when the connection manager sets none (neither
@@ -123,6 +124,11 @@ func normalizeRoute(r *routev3.Route) *routev3.Route {
 		on := strings.Split(rp.GetRetryOn(), ",")
 		slices.Sort(on)
 		rp.RetryOn = strings.Join(on, ",")
+		// Host selection is retried only when a host predicate rejects
+		// a host; without one the limit is never read.
+		if len(rp.GetRetryHostPredicate()) == 0 {
+			rp.HostSelectionRetryMaxAttempts = 0
+		}
 	}
 	if wc := a.GetWeightedClusters(); wc != nil {
 		slices.SortFunc(wc.Clusters, func(a, b *routev3.WeightedCluster_ClusterWeight) int {
