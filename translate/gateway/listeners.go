@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"slices"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -145,6 +146,9 @@ func buildListener(key portKey, chains []chain) *listenerv3.Listener {
 		seen = append(seen, key)
 		if c.tls != nil {
 			fc.TransportSocket = transportSocket(c.tls)
+			// A client that never finishes its handshake is let go after
+			// 15 s, as istiod's gateways do.
+			fc.TransportSocketConnectTimeout = durationpb.New(15 * time.Second)
 		}
 		inspect = inspect || len(c.sni) > 0 || len(c.alpn) > 0 || len(c.tls.GetCommonTlsContext().GetAlpnProtocols()) > 0
 		l.FilterChains = append(l.FilterChains, fc)

@@ -97,8 +97,8 @@ func TestApplyPolicyPerTarget(t *testing.T) {
 func TestRetriesPerTarget(t *testing.T) {
 	r := &networkingv1alpha3.HTTPRetry{Attempts: 3, RetryOn: "5xx,unavailable, 503 ,cancelled", PerTryTimeout: durationpb.New(1e9)}
 	envoy, grpc := &routev3.RouteAction{}, &routev3.RouteAction{}
-	setRetries(envoy, r, Envoy)
-	setRetries(grpc, r, GRPC)
+	setRetries(envoy, r, Envoy, false)
+	setRetries(grpc, r, GRPC, false)
 	if got := envoy.GetRetryPolicy().GetRetryOn(); got != "5xx,unavailable,retriable-status-codes,cancelled" {
 		t.Errorf("Envoy retry_on = %q", got)
 	}
@@ -110,7 +110,7 @@ func TestRetriesPerTarget(t *testing.T) {
 		t.Errorf("gRPC retry policy (-want +got):\n%s", diff)
 	}
 	none := &routev3.RouteAction{}
-	setRetries(none, &networkingv1alpha3.HTTPRetry{Attempts: 0}, Envoy)
+	setRetries(none, &networkingv1alpha3.HTTPRetry{Attempts: 0}, Envoy, false)
 	if none.GetRetryPolicy() != nil {
 		t.Error("attempts 0 must disable retries")
 	}

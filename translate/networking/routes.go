@@ -162,7 +162,9 @@ func buildAction(r *routev3.Route, rule *networkingv1alpha3.HTTPRoute, in RouteI
 		}
 		setTimeouts(action, rule, in.Target)
 		action.HashPolicy = routeHashPolicy(rule.GetRoute(), in)
-		setRetries(action, rule.GetRetries(), in.Target)
+		// Only a route to one destination retries on its hashed host, as
+		// in istiod; a weighted route still retries elsewhere.
+		setRetries(action, rule.GetRetries(), in.Target, len(action.HashPolicy) > 0 && len(rule.GetRoute()) == 1)
 		if in.Target == Envoy {
 			setRewrite(action, rule.GetRewrite())
 			action.RequestMirrorPolicies = mirrors(rule, in)
@@ -300,11 +302,14 @@ var grpcRetryOn = map[string]bool{
 }
 
 // setRetries: unset keeps the default (Envoy); attempts 0 disables.
-func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Target) {
+//
+// hashed says the route sends to one destination by consistent hash: a
+// retry then goes back to the hashed host unless the rule says otherwise.
+func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Target, hashed bool) {
 	if r == nil {
 		if t == Envoy {
 			a.RetryPolicy = DefaultRetryPolicy()
-			if len(a.GetHashPolicy()) > 0 {
+			if hashed {
 				dropPreviousHosts(a.RetryPolicy)
 			}
 		}
@@ -361,9 +366,7 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 			}
 		}
 	}
-	if len(a.GetHashPolicy()) > 0 && r.GetRetryIgnorePreviousHosts() == nil {
-		// A hashing route sends a retry back to its hashed host, as
-		// istiod does, unless the rule says otherwise.
+	if hashed && r.GetRetryIgnorePreviousHosts() == nil {
 		dropPreviousHosts(p)
 	}
 	a.RetryPolicy = p

@@ -35,7 +35,13 @@ func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
 	if t == nil || t.GetMode() == networkingv1alpha3.ClientTLSSettings_DISABLE {
 		return
 	}
-	ctx := &tlsv3.UpstreamTlsContext{Sni: t.GetSni(), CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: t.GetSni(), CommonTlsContext: &tlsv3.CommonTlsContext{
+		// Envoy's client default stops at TLS 1.2; istiod allows 1.3.
+		TlsParams: &tlsv3.TlsParameters{
+			TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,
+			TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+		},
+	}}
 	common := ctx.CommonTlsContext
 	validation := &tlsv3.CertificateValidationContext{}
 	for _, san := range t.GetSubjectAltNames() {

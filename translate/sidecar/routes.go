@@ -88,8 +88,8 @@ func virtualHostDomains(svc *model.Service, port uint32, clientNS string) []stri
 			host = "[" + n + "]"
 		}
 		out = append(out, host, model.JoinHostPort(n, port))
-		if strings.Contains(n, ".") && !strings.Contains(n, ":") && net.ParseIP(n) == nil {
-			// The absolute form of a name (trailing dot) is the same host.
+		if n == svc.Hostname && net.ParseIP(n) == nil {
+			// The absolute form of the FQDN (trailing dot) is the same host.
 			out = append(out, n+".", model.JoinHostPort(n+".", port))
 		}
 	}
@@ -112,8 +112,9 @@ func catchAllVirtualHost(snap *model.Snapshot) *routev3.VirtualHost {
 		}
 	}
 	return &routev3.VirtualHost{
-		Name:    "allow_any",
-		Domains: []string{"*"},
+		Name:                       "allow_any",
+		Domains:                    []string{"*"},
+		IncludeRequestAttemptCount: true,
 		Routes: []*routev3.Route{{
 			Name:   "allow_any",
 			Match:  prefixMatch("/"),
