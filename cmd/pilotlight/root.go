@@ -17,12 +17,15 @@ func newRootCommand() *cobra.Command {
 		Use:   "pilotlight",
 		Short: "A lightweight xDS control plane that replaces istiod",
 		Long: `pilotlight serves Envoy sidecars, gateways and proxyless gRPC clients over
-ADS (ports as istiod: 15010 plaintext xDS, 15014 monitoring and debug).
+ADS, with istiod's ports (15010 plaintext xDS, 15012 xDS and the CA over
+TLS, 15014 monitoring and debug).
 
-Start it on a directory of Kubernetes and Istio YAML with
+Start it in a cluster (in-cluster or --kubeconfig), or on a directory of
+Kubernetes and Istio YAML with
   pilotlight serve --config-dir DIR
-then connect a proxy with a bootstrap from 'pilotlight bootstrap' and watch
-it with 'pilotlight proxy-status'.`,
+then see what a proxy would get with 'pilotlight fetch', connect one with
+a bootstrap from 'pilotlight bootstrap' and watch it with
+'pilotlight proxy-status'.`,
 		// main prints the error once; cobra's usage dump would bury it.
 		SilenceErrors: true,
 		SilenceUsage:  true,
@@ -30,6 +33,7 @@ it with 'pilotlight proxy-status'.`,
 	root.AddCommand(
 		newServeCommand(),
 		newBootstrapCommand(),
+		newFetchCommand(),
 		newProxyStatusCommand(),
 		newProxyConfigCommand(),
 		newAnalyzeCommand(),
