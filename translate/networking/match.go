@@ -2,6 +2,7 @@ package networking
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 
@@ -55,7 +56,7 @@ func routeMatch(m *networkingv1alpha3.HTTPMatchRequest, t Target) (out *routev3.
 		if t == GRPC {
 			return nil, false // gRPC ignores routes with query matches (Analyze: unsupported-for-grpc).
 		}
-		for _, name := range sortedKeys(m.GetQueryParams()) {
+		for _, name := range slices.Sorted(maps.Keys(m.GetQueryParams())) {
 			out.QueryParameters = append(out.QueryParameters, queryMatcher(name, m.GetQueryParams()[name]))
 		}
 	}
@@ -98,16 +99,6 @@ func stringMatcher(sm *networkingv1alpha3.StringMatch) *matcherv3.StringMatcher 
 // regex: Envoy's RE2 engine, the only one it supports (and gRPC's).
 func regex(r string) *matcherv3.RegexMatcher {
 	return &matcherv3.RegexMatcher{Regex: r}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	})
 }
 
 func boolInt(b bool) int {

@@ -2,6 +2,8 @@ package networking
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -231,7 +233,7 @@ func defaultRoute(in RouteInput) *routev3.Route {
 	cluster := resource.OutboundClusterName(in.Port.Number, "", in.Service.Hostname)
 	action := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}
 	if in.Target == Envoy {
-		noTimeouts(action)
+		action = RouteTo(cluster)
 	}
 	action.HashPolicy = hashPolicy(in, in.Service.Hostname, "", in.Port.Number)
 	if in.Target == Envoy {
@@ -260,6 +262,14 @@ func noTimeouts(a *routev3.RouteAction) {
 		MaxStreamDuration:    durationpb.New(0),
 		GrpcTimeoutHeaderMax: durationpb.New(0),
 	}
+}
+
+// RouteTo is an Envoy route action to one cluster with timeouts off (see
+// noTimeouts), for routes no VirtualService shapes.
+func RouteTo(cluster string) *routev3.RouteAction {
+	a := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}
+	noTimeouts(a)
+	return a
 }
 
 // setTimeouts: Envoy reads route.timeout; gRPC ignores it and bounds each
@@ -338,7 +348,7 @@ func setRetries(a *routev3.RouteAction, r *networkingv1alpha3.HTTPRetry, t Targe
 		if t == GRPC && !grpcRetryOn[c] {
 			continue // Analyze: unsupported-for-grpc.
 		}
-		if c != "" && !containsString(conds, c) {
+		if c != "" && !slices.Contains(conds, c) {
 			conds = append(conds, c)
 		}
 	}
@@ -479,13 +489,13 @@ func addHeaders(r *routev3.Route, h *networkingv1alpha3.Headers) {
 // headerOptions: set overwrites, add appends.
 func headerOptions(op *networkingv1alpha3.Headers_HeaderOperations) []*corev3.HeaderValueOption {
 	var out []*corev3.HeaderValueOption
-	for _, k := range sortedKeys(op.GetSet()) {
+	for _, k := range slices.Sorted(maps.Keys(op.GetSet())) {
 		out = append(out, &corev3.HeaderValueOption{
 			Header:       &corev3.HeaderValue{Key: k, Value: op.GetSet()[k]},
 			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
 		})
 	}
-	for _, k := range sortedKeys(op.GetAdd()) {
+	for _, k := range slices.Sorted(maps.Keys(op.GetAdd())) {
 		out = append(out, &corev3.HeaderValueOption{
 			Header:       &corev3.HeaderValue{Key: k, Value: op.GetAdd()[k]},
 			AppendAction: corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD,

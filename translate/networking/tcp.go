@@ -1,6 +1,8 @@
 package networking
 
 import (
+	"slices"
+
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
@@ -59,19 +61,10 @@ func tcpRuleApplies(matches []*networkingv1alpha3.L4MatchAttributes, in RouteInp
 		if len(m.GetSourceLabels()) > 0 || len(m.GetDestinationSubnets()) > 0 {
 			continue
 		}
-		if gws := m.GetGateways(); len(gws) > 0 && !containsString(gws, model.MeshGateway) {
+		if gws := m.GetGateways(); len(gws) > 0 && !slices.Contains(gws, model.MeshGateway) {
 			continue
 		}
 		return true
-	}
-	return false
-}
-
-func containsString(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
 	}
 	return false
 }

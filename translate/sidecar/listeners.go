@@ -47,15 +47,16 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 		}
 	}
 	ranges := newRangeChains()
+	services := snap.ServicesFor(v.Namespace)
 	// HTTP first, so that it claims the wildcard listeners.
-	for _, svc := range snap.ServicesFor(v.Namespace) {
+	for _, svc := range services {
 		for _, port := range svc.Ports {
 			if port.Protocol.IsHTTP() {
 				add(wildcardIP, port.Number, httpOutboundChain(snap, port.Number))
 			}
 		}
 	}
-	for _, svc := range snap.ServicesFor(v.Namespace) {
+	for _, svc := range services {
 		for _, port := range svc.Ports {
 			if !port.Protocol.IsTCP() {
 				continue
@@ -216,7 +217,7 @@ func httpInboundChain(inst model.ServiceInstance, cluster string) *listenerv3.Fi
 				Routes: []*routev3.Route{{
 					Name:      "default",
 					Match:     prefixMatch("/"),
-					Action:    &routev3.Route_Route{Route: routeTo(cluster)},
+					Action:    &routev3.Route_Route{Route: networking.RouteTo(cluster)},
 					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(inst.Service.Hostname, inst.Port.Number) + "/*"},
 				}},
 			}},

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
@@ -118,25 +117,11 @@ func catchAllVirtualHost(snap *model.Snapshot) *routev3.VirtualHost {
 		Routes: []*routev3.Route{{
 			Name:   "allow_any",
 			Match:  prefixMatch("/"),
-			Action: &routev3.Route_Route{Route: routeTo(resource.PassthroughCluster)},
+			Action: &routev3.Route_Route{Route: networking.RouteTo(resource.PassthroughCluster)},
 		}},
 	}
 }
 
 func prefixMatch(p string) *routev3.RouteMatch {
 	return &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: p}}
-}
-
-// routeTo forwards to one cluster with timeouts off: Istio leaves request
-// timeouts to VirtualServices, and a silent 15 s Envoy default would break
-// long-lived gRPC streams.
-func routeTo(cluster string) *routev3.RouteAction {
-	return &routev3.RouteAction{
-		ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster},
-		Timeout:          durationpb.New(0),
-		MaxStreamDuration: &routev3.RouteAction_MaxStreamDuration{
-			MaxStreamDuration:    durationpb.New(0),
-			GrpcTimeoutHeaderMax: durationpb.New(0),
-		},
-	}
 }
