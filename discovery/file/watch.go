@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/pilotlight/pilotlight/discovery"
+
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/zap"
 
@@ -113,14 +115,5 @@ func (s *Source) report(snap *model.Snapshot, before, after []model.Problem) {
 		zap.Int("endpoints", endpoints),
 		zap.Int("configs", configs),
 		zap.Int("problems", len(after)))
-	for _, p := range after {
-		if slices.Contains(before, p) {
-			continue
-		}
-		if p.Warning {
-			s.log.Warn("config problem", zap.Stringer("problem", p))
-		} else {
-			s.log.Error("config problem", zap.Stringer("problem", p))
-		}
-	}
+	discovery.LogNewProblems(s.log, before, after)
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pilotlight/pilotlight/discovery"
+
 	"go.uber.org/zap"
 
 	"github.com/pilotlight/pilotlight/discovery/convert"
@@ -142,14 +144,5 @@ func (s *Source) report(first bool, snap *model.Snapshot, before, after []model.
 	} else {
 		s.log.Debug("mesh state published", fields...)
 	}
-	for _, p := range after {
-		if slices.Contains(before, p) {
-			continue
-		}
-		if p.Warning {
-			s.log.Warn("config problem", zap.Stringer("problem", p))
-		} else {
-			s.log.Error("config problem", zap.Stringer("problem", p))
-		}
-	}
+	discovery.LogNewProblems(s.log, before, after)
 }
