@@ -304,9 +304,10 @@ func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound b
 	if outbound {
 		key.view = st.outKey
 		if narrowed {
-			// The only narrowing there is: endpoints shared by every
-			// namespace, keyed once per stream.
-			key.view = st.edsKey
+			// Key by the narrowed view itself, so the key stays complete
+			// whatever translate narrows. (st.edsKey, the same key today,
+			// only keeps the shared entries alive across snapshots.)
+			key.view = ov.Key()
 		}
 	}
 	return g.get(key, func(e *entry) {
