@@ -7,11 +7,34 @@ import (
 
 func (r *report) virtualService(vs *networkingv1alpha3.VirtualService) {
 	spec := field.NewPath("spec")
-	if len(vs.GetHosts()) == 0 {
-		r.errorf(spec.Child("hosts"), "at least one host is required")
+	// A VirtualService without hosts is a delegate: it routes only what
+	// a root VirtualService's HTTP rule hands it, so it has no gateways
+	// and no TCP or TLS routes of its own, and cannot delegate again.
+	delegate := len(vs.GetHosts()) == 0
+	if delegate {
+		if len(vs.GetGateways()) > 0 {
+			r.errorf(spec.Child("gateways"), "a delegate VirtualService (one without hosts) must not name gateways: its root's apply")
+		}
+		if len(vs.GetTcp()) > 0 {
+			r.errorf(spec.Child("tcp"), "a delegate VirtualService (one without hosts) has HTTP routes only")
+		}
+		if len(vs.GetTls()) > 0 {
+			r.errorf(spec.Child("tls"), "a delegate VirtualService (one without hosts) has HTTP routes only")
+		}
 	}
 	r.hosts(spec.Child("hosts"), vs.GetHosts())
 	for i, h := range vs.GetHttp() {
+		if d := h.GetDelegate(); d != nil {
+			path := spec.Child("http").Index(i)
+			switch {
+			case delegate:
+				r.errorf(path.Child("delegate"), "a delegate VirtualService cannot delegate again")
+			case d.GetName() == "":
+				r.errorf(path.Child("delegate", "name"), "name is required")
+			case len(h.GetRoute()) > 0 || h.GetRedirect() != nil:
+				r.errorf(path, "a rule that delegates must not set route or redirect")
+			}
+		}
 		for j, d := range h.GetRoute() {
 			r.destination(spec.Child("http").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
 		}

@@ -198,10 +198,52 @@ spec:
       weight: -1
 `,
 			want: []want{
-				{Field: "spec.hosts", Message: "at least one host"},
+				{Field: "spec.tcp", Message: "HTTP routes only"},
 				{Field: "spec.http[0].route[0].weight", Message: "weight -10 is negative"},
 				{Field: "spec.http[0].route[1].destination.host", Message: "host is required"},
 				{Field: "spec.tcp[0].route[0].weight", Message: "negative"},
+			},
+		},
+		{
+			name: "delegating virtual service",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - delegate: {name: reviews-v2}
+  - delegate: {namespace: team}
+  - delegate: {name: reviews-v3}
+    route:
+    - destination: {host: reviews}
+`,
+			want: []want{
+				{Field: "spec.http[1].delegate.name", Message: "name is required"},
+				{Field: "spec.http[2]", Message: "must not set route or redirect"},
+			},
+		},
+		{
+			name: "delegate virtual service",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-v2, namespace: shop}
+spec:
+  gateways: [edge]
+  http:
+  - route:
+    - destination: {host: reviews}
+  - delegate: {name: again}
+  tls:
+  - route:
+    - destination: {host: reviews}
+`,
+			want: []want{
+				{Field: "spec.gateways", Message: "must not name gateways"},
+				{Field: "spec.tls", Message: "HTTP routes only"},
+				{Field: "spec.http[1].delegate", Message: "cannot delegate again"},
 			},
 		},
 		{

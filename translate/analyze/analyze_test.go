@@ -64,3 +64,47 @@ func TestFindings(t *testing.T) {
 		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
 	}
 }
+
+func TestDelegationFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder() // svc-0 in ns-0
+	vs := func(ns, name string, spec *networkingv1alpha3.VirtualService) {
+		b.AddConfig(&model.Config{Kind: model.KindVirtualService, Namespace: ns, Name: name, Spec: spec})
+	}
+	prefix := func(p string) []*networkingv1alpha3.HTTPMatchRequest {
+		return []*networkingv1alpha3.HTTPMatchRequest{{Uri: &networkingv1alpha3.StringMatch{MatchType: &networkingv1alpha3.StringMatch_Prefix{Prefix: p}}}}
+	}
+	route := []*networkingv1alpha3.HTTPRouteDestination{{Destination: &networkingv1alpha3.Destination{Host: "svc-0"}}}
+	vs("ns-0", "root", &networkingv1alpha3.VirtualService{Hosts: []string{"svc-0"}, Http: []*networkingv1alpha3.HTTPRoute{
+		{Delegate: &networkingv1alpha3.Delegate{Name: "missing"}},
+		{Delegate: &networkingv1alpha3.Delegate{Name: "private", Namespace: "ns-1"}},
+		{Match: prefix("/a"), Delegate: &networkingv1alpha3.Delegate{Name: "d"}},
+	}})
+	vs("ns-1", "private", &networkingv1alpha3.VirtualService{ExportTo: []string{"."}, Http: []*networkingv1alpha3.HTTPRoute{{Route: []*networkingv1alpha3.HTTPRouteDestination{
+		{Destination: &networkingv1alpha3.Destination{Host: "svc-0.ns-0.svc.cluster.local"}},
+	}}}})
+	vs("ns-0", "d", &networkingv1alpha3.VirtualService{Http: []*networkingv1alpha3.HTTPRoute{
+		{Match: prefix("/a/b"), Route: route},
+		{Match: prefix("/c"), Route: route},
+		{Delegate: &networkingv1alpha3.Delegate{Name: "missing"}},
+	}})
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		got[p.Name+" "+p.Field] += p.Code + " " + p.Message + ";"
+	}
+	want := map[string][]string{
+		"root spec.http[0].delegate": {analyze.CodeReferenceNotFound, "ns-0/missing does not exist"},
+		"root spec.http[1].delegate": {analyze.CodeReferenceNotFound, "not exported to namespace ns-0"},
+		"root spec.http[2].delegate": {analyze.CodeConflict, "rule http[1] of delegate ns-0/d matches requests this rule does not",
+			analyze.CodeNotTranslated, "rule http[2] of delegate ns-0/d delegates again"},
+	}
+	for k, parts := range want {
+		for _, part := range parts {
+			if !strings.Contains(got[k], part) {
+				t.Errorf("finding %q = %q, want it to say %q", k, got[k], part)
+			}
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
+	}
+}

@@ -43,8 +43,37 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 				out = append(out, destinationProblems(snap, c, fmt.Sprintf("spec.tcp[%d].route[%d].destination", i, j), r.GetDestination())...)
 			}
 		}
+		if !model.IsDelegate(c) {
+			out = append(out, delegation(snap, c)...)
+		}
 		if len(vs.GetTls()) > 0 && mesh {
 			out = append(out, finding(c, CodeNotTranslated, "spec.tls", "", "TLS routes are not applied to sidecars yet"))
+		}
+	}
+	return out
+}
+
+// delegation reports the parts of a root VirtualService's delegation that
+// are not merged, on the root's delegating rule.
+func delegation(snap *model.Snapshot, c *model.Config) []model.Problem {
+	_, issues := snap.MergeDelegates(c)
+	out := make([]model.Problem, 0, len(issues))
+	for _, is := range issues {
+		field := fmt.Sprintf("spec.http[%d].delegate", is.Rule)
+		d := is.Delegate.Namespace + "/" + is.Delegate.Name
+		switch is.Reason {
+		case model.DelegateNotFound:
+			out = append(out, finding(c, CodeReferenceNotFound, field, "create "+d+" as a VirtualService without hosts, or fix the reference",
+				"delegate VirtualService %s does not exist (or has hosts, which makes it a root): the rule routes nothing", d))
+		case model.DelegateNotExported:
+			out = append(out, finding(c, CodeReferenceNotFound, field, "add "+c.Namespace+" to the delegate's exportTo",
+				"delegate VirtualService %s is not exported to namespace %s: the rule routes nothing", d, c.Namespace))
+		case model.DelegateConflict:
+			out = append(out, finding(c, CodeConflict, field, "narrow the delegate rule's match to lie within the root rule's",
+				"rule http[%d] of delegate %s matches requests this rule does not: that rule is left out", is.DelegateRule, d))
+		case model.DelegateNested:
+			out = append(out, finding(c, CodeNotTranslated, field, "route in the delegate instead of delegating again",
+				"rule http[%d] of delegate %s delegates again, which Istio does not support: that rule is left out", is.DelegateRule, d))
 		}
 	}
 	return out
@@ -63,9 +92,6 @@ func httpRule(snap *model.Snapshot, c *model.Config, field string, rule *network
 	}
 	for j, m := range rule.GetMirrors() {
 		dest(fmt.Sprintf("%s.mirrors[%d].destination", field, j), m.GetDestination())
-	}
-	if rule.GetDelegate() != nil {
-		out = append(out, finding(c, CodeNotTranslated, field+".delegate", "", "delegate VirtualServices are not applied yet: the rule routes nowhere"))
 	}
 	for j, m := range rule.GetMatch() {
 		mf := fmt.Sprintf("%s.match[%d]", field, j)

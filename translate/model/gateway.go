@@ -52,9 +52,10 @@ func ResolveGatewayName(ref, ns string) string {
 // proxyNS may use, those of the router's own namespace first and the
 // rest by namespace and name, as Istio orders them. A VirtualService is
 // usable when its exportTo makes it visible to the router's namespace.
+// Delegating rules come with their delegates' rules merged in.
 func (s *Snapshot) VirtualServicesForGateway(gateway, proxyNS string) []*Config {
 	var out []*Config
-	for _, c := range s.configs[KindVirtualService] {
+	for _, c := range s.routable {
 		vs := AsVirtualService(c)
 		if !visibleTo(vs.GetExportTo(), c.Namespace, proxyNS) {
 			continue

@@ -52,7 +52,8 @@ func visibleTo(exportTo []string, configNS, ns string) bool {
 // a sidecar or proxyless client in namespace ns (bound to the mesh
 // gateway), or nil. When several claim the host, one from the client's own
 // namespace wins, then the service's namespace, then the first by
-// namespace and name; Analyze reports the others.
+// namespace and name; Analyze reports the others. Delegating rules come
+// with their delegates' rules merged in.
 func (s *Snapshot) VirtualServiceFor(hostname, ns string) *Config {
 	var candidates []*Config
 	for _, c := range s.hostIndex[KindVirtualService].lookup(hostname) {

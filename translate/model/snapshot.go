@@ -34,6 +34,9 @@ type Snapshot struct {
 	byAddress   map[string][]ServiceInstance
 	configs     map[Kind][]*Config // sorted by namespace/name
 	configByKey map[ConfigKey]*Config
+	// routable are the VirtualServices that route hosts, delegates merged
+	// in (delegate.go), sorted by namespace and name.
+	routable    []*Config
 	suffix      string // cluster domain, e.g. cluster.local
 	hostIndex   map[Kind]*hostIndex
 	hasSubsets  bool
@@ -219,8 +222,9 @@ func (b *Builder) Build() *Snapshot {
 			return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 		})
 	}
+	s.routable = s.routableVirtualServices()
 	s.hostIndex = map[Kind]*hostIndex{
-		KindVirtualService: s.indexHosts(s.configs[KindVirtualService], func(c *Config) []string {
+		KindVirtualService: s.indexHosts(s.routable, func(c *Config) []string {
 			return AsVirtualService(c).GetHosts()
 		}),
 		KindDestinationRule: s.indexHosts(s.configs[KindDestinationRule], func(c *Config) []string {
