@@ -12,5 +12,5 @@
 // can be read and audited on its own. It never logs a token or a private
 // key, and every error it returns to a caller is a *Error whose Kind says
 // how it maps to a gRPC code (the mapping is done in exactly one place,
-// grpcError).
+// GRPCError).
 package ca

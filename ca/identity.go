@@ -38,3 +38,21 @@ func ParseWorkloadID(id spiffeid.ID) (namespace, serviceAccount string, err erro
 	}
 	return segs[1], segs[3], nil
 }
+
+// Authorize checks that the caller may act as a workload that claims to
+// run in namespace as serviceAccount, as a proxy's node does: the
+// namespace must be the caller's, and so must the service account when
+// one is claimed (a node that names none claims only the namespace, as
+// istiod reads it). A mismatch is a PermissionDenied *Error: the caller
+// proved an identity, just not that one.
+func (c *Caller) Authorize(namespace, serviceAccount string) error {
+	if namespace != c.Namespace || (serviceAccount != "" && serviceAccount != c.ServiceAccount) {
+		claimed := "namespace " + namespace
+		if serviceAccount != "" {
+			claimed += ", service account " + serviceAccount
+		}
+		return newError(KindPermissionDenied, ReasonIdentityMismatch,
+			"the caller is %s (authenticated by %s) but claims %s", c.ID, c.Method, claimed)
+	}
+	return nil
+}

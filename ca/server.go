@@ -99,7 +99,7 @@ func (s *Server) CreateCertificate(ctx context.Context, req *securityv1alpha1.Is
 		} else {
 			s.log.Info("no certificate issued", fields...)
 		}
-		return nil, grpcError(err)
+		return nil, GRPCError(err)
 	}
 	s.metrics.issued.Inc()
 	id, _ := spiffeid.FromURI(issued.Cert.URIs[0])
@@ -159,8 +159,10 @@ func (s *Server) impersonate(caller *Caller, named string) (spiffeid.ID, error) 
 	return id, nil
 }
 
-// grpcError is the one place where CA errors become gRPC statuses.
-func grpcError(err error) error {
+// GRPCError is the one place where the CA's errors become gRPC statuses:
+// the CreateCertificate server and the xDS server's stream
+// authentication both answer through it.
+func GRPCError(err error) error {
 	e := asError(err)
 	var code codes.Code
 	switch e.Kind {

@@ -17,8 +17,8 @@ type callbacks struct{ c *Cache }
 
 var _ serverv3.Callbacks = callbacks{}
 
-func (cb callbacks) OnStreamOpen(_ context.Context, id int64, _ string) error {
-	return cb.c.openStream(streamKey{id: id})
+func (cb callbacks) OnStreamOpen(ctx context.Context, id int64, _ string) error {
+	return cb.c.openStream(streamKey{id: id}, callerOf(ctx))
 }
 
 func (cb callbacks) OnStreamClosed(id int64, _ *corev3.Node) {
@@ -41,8 +41,8 @@ func (cb callbacks) OnStreamResponse(_ context.Context, id int64, req *discovery
 	cb.c.trackSent(st, req.GetTypeUrl(), out, out.GetNonce(), out.GetVersionInfo())
 }
 
-func (cb callbacks) OnDeltaStreamOpen(_ context.Context, id int64, _ string) error {
-	return cb.c.openStream(streamKey{delta: true, id: id})
+func (cb callbacks) OnDeltaStreamOpen(ctx context.Context, id int64, _ string) error {
+	return cb.c.openStream(streamKey{delta: true, id: id}, callerOf(ctx))
 }
 
 func (cb callbacks) OnDeltaStreamClosed(id int64, _ *corev3.Node) {

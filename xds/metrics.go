@@ -19,18 +19,20 @@ const (
 )
 
 type metrics struct {
-	connectedProxies   prometheus.Gauge
-	pushes             *prometheus.CounterVec
-	pushDuration       prometheus.Histogram
-	nacks              *prometheus.CounterVec
-	debounce           prometheus.Histogram
-	fullPushes         prometheus.Counter
-	generatedResources *prometheus.CounterVec
-	cacheHits          *prometheus.CounterVec
-	invalidResources   *prometheus.CounterVec
-	generationErrors   *prometheus.CounterVec
-	refusedSecrets     prometheus.Counter
-	problems           *prometheus.GaugeVec
+	connectedProxies     prometheus.Gauge
+	pushes               *prometheus.CounterVec
+	pushDuration         prometheus.Histogram
+	nacks                *prometheus.CounterVec
+	debounce             prometheus.Histogram
+	fullPushes           prometheus.Counter
+	generatedResources   *prometheus.CounterVec
+	cacheHits            *prometheus.CounterVec
+	invalidResources     *prometheus.CounterVec
+	generationErrors     *prometheus.CounterVec
+	refusedSecrets       prometheus.Counter
+	streamsAuthenticated *prometheus.CounterVec
+	streamsRefused       *prometheus.CounterVec
+	problems             *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -83,12 +85,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"type"}),
 		refusedSecrets: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "pilotlight_xds_refused_secret_requests_total",
-			Help: "Secret (SDS) requests refused because this server does not serve credentials (--serve-gateway-secrets).",
+			Help: "Secret (SDS) requests refused because the stream proved no identity and this server does not serve credentials to such streams (--serve-gateway-secrets).",
 		}),
+		streamsAuthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_authenticated_streams_total",
+			Help: "ADS streams on the TLS port admitted with a proved identity that matches their node, by how it was proved (kubernetes-token, client-certificate).",
+		}, []string{"method"}),
+		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_refused_streams_total",
+			Help: "ADS streams on the TLS port refused before any config was sent, by reason (no_credentials, token_rejected, client_certificate_rejected, tokenreview_unavailable, identity_mismatch).",
+		}, []string{"reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connectedProxies, m.pushes, m.pushDuration, m.nacks, m.debounce,
-			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets, m.problems)
+			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets, m.problems,
+			m.streamsAuthenticated, m.streamsRefused)
 	}
 	return m
 }

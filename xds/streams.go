@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
@@ -27,6 +28,9 @@ type streamKey struct {
 type proxyStream struct {
 	key         streamKey
 	connectedAt time.Time
+	// caller is the identity the stream proved (see auth.go); nil on a
+	// plaintext stream.
+	caller *ca.Caller
 
 	// Identity, set once from the first request's node and read-only
 	// afterwards (guarded by mu until set; see identify).
@@ -134,11 +138,12 @@ func (ts *typeState) status() string {
 
 // openStream admits a new stream, or refuses it while there is no
 // configuration: a reconnecting proxy must never be handed an empty one.
-func (c *Cache) openStream(key streamKey) error {
+// caller is the identity the stream proved, nil if it proved none.
+func (c *Cache) openStream(key streamKey, caller *ca.Caller) error {
 	if !c.Ready() {
 		return status.Error(codes.Unavailable, "no configuration yet")
 	}
-	st := &proxyStream{key: key, connectedAt: time.Now(), types: map[string]*typeState{}}
+	st := &proxyStream{key: key, connectedAt: time.Now(), caller: caller, types: map[string]*typeState{}}
 	c.mu.Lock()
 	c.streams[key] = st
 	c.mu.Unlock()
@@ -219,6 +224,10 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 		c.log.Warn("refusing stream: bad node", zap.String("node", node.GetId()), zap.Error(err))
 		return
 	}
+	if err := c.authorize(st, p); err != nil {
+		st.err = err
+		return
+	}
 	ov, iv := model.ViewsOf(p)
 	gen, err := c.generatorFor(ov.Flavor)
 	if err != nil {
@@ -232,8 +241,12 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	c.viewRefs[st.outKey]++
 	c.viewRefs[st.edsKey]++
 	c.viewRefs[st.inKey]++
-	c.log.Info("proxy connected", zap.String("proxy", p.ID), zap.String("flavor", string(ov.Flavor)),
-		zap.Bool("delta", st.key.delta), zap.Int64("stream", st.key.id))
+	fields := []zap.Field{zap.String("proxy", p.ID), zap.String("flavor", string(ov.Flavor)),
+		zap.Bool("delta", st.key.delta), zap.Int64("stream", st.key.id)}
+	if st.caller != nil {
+		fields = append(fields, zap.Stringer("identity", st.caller.ID), zap.String("authenticated_by", st.caller.Method))
+	}
+	c.log.Info("proxy connected", fields...)
 }
 
 // streamFor returns the stream a request arrived on, as noted by

@@ -156,11 +156,10 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	g := grpc.NewServer(append(xdsServer.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
 	caServer.Register(g)
 	// ADS is served here too, so that istio-agent can use 15012 for both
-	// as with istiod. Streams on this port are not yet authenticated
-	// against their node's identity (the CA issue's step 2): until they
-	// are, they get exactly what 15010 gives, config and (with
-	// --serve-gateway-secrets) gateway credentials, never workload keys.
-	xdsServer.Register(g)
+	// as with istiod. Every stream on this port proves an identity with
+	// the CA's authenticators and its node must claim that identity
+	// (xds/auth.go).
+	xdsServer.RegisterAuthenticated(g, authn)
 	go func() {
 		<-ctx.Done()
 		stopGRPC(log, g)

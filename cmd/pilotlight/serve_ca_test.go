@@ -170,9 +170,26 @@ func TestServeCA(t *testing.T) {
 		t.Errorf("TTL = %s, want --workload-cert-ttl's 1h", ttl)
 	}
 
-	// ADS is served on the same TLS port.
-	ads, err := client.Dial(ctx, caAddr, &corev3.Node{Id: "sidecar~10.244.1.50~web-1.bookstore~bookstore.svc.cluster.local"},
+	// ADS is served on the same TLS port, to streams that prove the
+	// identity their node claims: not to an anonymous one, but to the
+	// holder of bookstore/web's certificate.
+	node := &corev3.Node{Id: "sidecar~10.244.1.50~web-1.bookstore~bookstore.svc.cluster.local"}
+	anonymous, err := client.Dial(ctx, caAddr, node,
 		client.Options{Delta: true, DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anonymous.Close()
+	_ = anonymous.Subscribe(resource.ClusterType) // The stream may be gone already.
+	select {
+	case <-anonymous.Done():
+		if status.Code(anonymous.Err()) != codes.Unauthenticated {
+			t.Errorf("an anonymous ADS stream on the CA port ended with %v, want Unauthenticated", anonymous.Err())
+		}
+	case <-ctx.Done():
+		t.Fatal("an anonymous ADS stream on the CA port was not refused")
+	}
+	ads, err := client.New(ctx, mtls, node, client.Options{Delta: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +198,10 @@ func TestServeCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case u := <-ads.Updates():
+	case u, ok := <-ads.Updates():
+		if !ok {
+			t.Fatalf("the authenticated ADS stream ended: %v", ads.Err())
+		}
 		if _, ok := u.Resources["outbound|9080||ratings.bookstore.svc.cluster.local"]; !ok {
 			t.Errorf("the ratings cluster is missing from %v", keys(u.Resources))
 		}

@@ -1,0 +1,347 @@
+package xds
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/pilotlight/pilotlight/ca"
+	"github.com/pilotlight/pilotlight/translate/model/modeltest"
+	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/xds/client"
+	"github.com/pilotlight/pilotlight/xds/xdstest"
+)
+
+var testTrustDomain = spiffeid.RequireTrustDomainFromString("cluster.local")
+
+// tlsPort is the harness's server also served on a TLS port, as serve
+// does on 15012: a CA with a fresh root, its serving certificate, and
+// the CA's authenticators (client certificates, then service account
+// tokens reviewed by a fake API server).
+type tlsPort struct {
+	addr      string
+	authority *ca.Authority
+	roots     *x509.CertPool
+	reviews   *fakeReviews
+}
+
+func (h *harness) serveTLS() *tlsPort {
+	h.t.Helper()
+	m, _, err := ca.LoadOrCreate(context.Background(), ca.NewMemoryStore(), ca.RootOptions{TrustDomain: testTrustDomain})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	authority, err := ca.New(m, ca.Options{TrustDomain: testTrustDomain})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	serving, err := ca.NewServingCertificate(authority, ca.ServingOptions{})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	reviews := newFakeReviews()
+	authn := ca.Authenticators{
+		ca.NewCertAuthenticator(authority),
+		ca.NewTokenAuthenticator(ca.TokenOptions{Client: reviews.client, TrustDomain: testTrustDomain}),
+	}
+	g := grpc.NewServer(append(h.srv.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
+	h.srv.RegisterAuthenticated(g, authn)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go func() { _ = g.Serve(lis) }()
+	h.t.Cleanup(g.Stop)
+	roots := x509.NewCertPool()
+	for _, r := range m.Roots {
+		roots.AddCert(r)
+	}
+	return &tlsPort{addr: lis.Addr().String(), authority: authority, roots: roots, reviews: reviews}
+}
+
+// creds is what a client presents on the TLS port.
+type creds struct {
+	token string
+	cert  *tls.Certificate
+}
+
+// dial opens an ADS stream on the TLS port.
+func (p *tlsPort) dial(t testing.TB, node *corev3.Node, c creds, opts client.Options) *client.Client {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: p.roots, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+	if c.cert != nil {
+		cfg.Certificates = []tls.Certificate{*c.cert}
+	}
+	opts.DialOptions = append(opts.DialOptions, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	ctx := context.Background()
+	if c.token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.token)
+	}
+	cl, err := client.Dial(ctx, p.addr, node, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// clientCert returns a workload certificate for ns/sa issued by a.
+func clientCert(t testing.TB, a *ca.Authority, ns, sa string) *tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := ca.WorkloadID(a.TrustDomain(), ns, sa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, err := a.SignWorkload(&x509.CertificateRequest{PublicKey: key.Public()}, id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := &tls.Certificate{PrivateKey: key, Leaf: issued.Cert}
+	for _, c := range issued.ChainPEM[:len(issued.ChainPEM)-1] {
+		block, _ := pem.Decode([]byte(c))
+		if block == nil {
+			t.Fatalf("chain element is not PEM: %q", c)
+		}
+		cert.Certificate = append(cert.Certificate, block.Bytes)
+	}
+	return cert
+}
+
+// fakeReviews is a fake API server answering TokenReviews from a table
+// of tokens, as kube-apiserver does: an unknown token is not
+// authenticated; a token for other audiences is refused.
+type fakeReviews struct {
+	client *fake.Clientset
+	mu     sync.Mutex
+	tokens map[string]fakeToken
+	down   bool
+}
+
+type fakeToken struct {
+	ns, sa    string
+	audiences []string
+}
+
+func newFakeReviews() *fakeReviews {
+	f := &fakeReviews{client: fake.NewClientset(), tokens: map[string]fakeToken{}}
+	f.client.PrependReactor("create", "tokenreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		tr := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview).DeepCopy()
+		f.mu.Lock()
+		tok, known := f.tokens[tr.Spec.Token]
+		down := f.down
+		f.mu.Unlock()
+		if down {
+			return true, nil, errors.New("dial tcp 10.96.0.1:443: connect: connection refused")
+		}
+		var auds []string
+		for _, a := range tok.audiences {
+			if slices.Contains(tr.Spec.Audiences, a) {
+				auds = append(auds, a)
+			}
+		}
+		switch {
+		case !known:
+			tr.Status.Error = "invalid bearer token"
+		case len(auds) == 0:
+			tr.Status.Error = fmt.Sprintf("token audiences %v is invalid for the target audiences %v", tok.audiences, tr.Spec.Audiences)
+		default:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: auds, User: authenticationv1.UserInfo{
+				Username: "system:serviceaccount:" + tok.ns + ":" + tok.sa,
+				Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + tok.ns, "system:authenticated"},
+			}}
+		}
+		return true, tr, nil
+	})
+	return f
+}
+
+// issue returns a new token of ns/sa for the audiences, expiring at exp.
+func (f *fakeReviews) issue(ns, sa string, exp time.Time, audiences ...string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tok := jwtLike(exp, fmt.Sprintf("%s/%s/%d", ns, sa, len(f.tokens)))
+	f.tokens[tok] = fakeToken{ns: ns, sa: sa, audiences: audiences}
+	return tok
+}
+
+// jwtLike returns a token shaped like a JWT expiring at exp. Only the
+// fake API server decides whether it is valid.
+func jwtLike(exp time.Time, subject string) string {
+	claims, _ := json.Marshal(map[string]any{"sub": subject, "exp": exp.Unix()})
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc(claims) + "." + enc([]byte("signature of "+subject))
+}
+
+func ratingsNode() xdstest.Node {
+	return xdstest.Node{Pod: "ratings-1", Namespace: "ns-0", IP: modeltest.PodIP(0), ServiceAccount: "ratings"}
+}
+
+// Every stream on the TLS port proves an identity that its node claims,
+// or ends before anything is sent with a clear code, one log line and a
+// count by reason.
+func TestTLSPortAuthenticatesStreams(t *testing.T) {
+	h := newHarness(t)
+	h.install(modeltest.Mesh{Services: 3, Endpoints: 1, Namespaces: 2}.Build())
+	port := h.serveTLS()
+	hour := time.Now().Add(time.Hour)
+	foreign := foreignCert(t)
+
+	for _, tc := range []struct {
+		name   string
+		node   xdstest.Node
+		creds  creds
+		code   codes.Code
+		reason string // of a refusal; the method of an admission
+		msg    string
+	}{{
+		name: "valid token", node: ratingsNode(),
+		creds: creds{token: port.reviews.issue("ns-0", "ratings", hour, "istio-ca")}, reason: "kubernetes-token",
+	}, {
+		name: "token and node without a service account", node: xdstest.Node{Pod: "ratings-2", Namespace: "ns-0", IP: modeltest.PodIP(0)},
+		creds: creds{token: port.reviews.issue("ns-0", "ratings", hour, "istio-ca")}, reason: "kubernetes-token",
+	}, {
+		name: "client certificate", node: ratingsNode(),
+		creds: creds{cert: clientCert(t, port.authority, "ns-0", "ratings")}, reason: "client-certificate",
+	}, {
+		name: "no credentials", node: ratingsNode(),
+		code: codes.Unauthenticated, reason: ca.ReasonNoCredentials, msg: "no credentials",
+	}, {
+		name: "forged token", node: ratingsNode(),
+		creds: creds{token: jwtLike(hour, "forged")},
+		code:  codes.Unauthenticated, reason: ca.ReasonTokenRejected, msg: "invalid bearer token",
+	}, {
+		name: "wrong audience", node: ratingsNode(),
+		creds: creds{token: port.reviews.issue("ns-0", "ratings", hour, "vault")},
+		code:  codes.Unauthenticated, reason: ca.ReasonTokenRejected, msg: "audience",
+	}, {
+		name: "expired token", node: ratingsNode(),
+		creds: creds{token: port.reviews.issue("ns-0", "ratings", time.Now().Add(-time.Minute), "istio-ca")},
+		code:  codes.Unauthenticated, reason: ca.ReasonTokenRejected, msg: "expired",
+	}, {
+		name: "certificate of another CA", node: ratingsNode(),
+		creds: creds{cert: foreign},
+		code:  codes.Unauthenticated, reason: ca.ReasonCertificateRejected, msg: "not one of this CA's",
+	}, {
+		// The node id says ns-1; the token is ns-0's.
+		name: "node in another namespace", node: xdstest.Node{Pod: "ratings-1", Namespace: "ns-1", IP: modeltest.PodIP(1), ServiceAccount: "ratings"},
+		creds: creds{token: port.reviews.issue("ns-0", "ratings", hour, "istio-ca")},
+		code:  codes.PermissionDenied, reason: ca.ReasonIdentityMismatch, msg: "claims namespace ns-1",
+	}, {
+		name: "node with another service account", node: xdstest.Node{Pod: "ratings-1", Namespace: "ns-0", IP: modeltest.PodIP(0), ServiceAccount: "admin"},
+		creds: creds{cert: clientCert(t, port.authority, "ns-0", "ratings")},
+		code:  codes.PermissionDenied, reason: ca.ReasonIdentityMismatch, msg: "service account admin",
+	}} {
+		for _, delta := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/delta=%v", tc.name, delta), func(t *testing.T) {
+				label := map[string]string{"reason": tc.reason}
+				counter := "pilotlight_xds_refused_streams_total"
+				if tc.code == codes.OK {
+					label, counter = map[string]string{"method": tc.reason}, "pilotlight_xds_authenticated_streams_total"
+				}
+				before := h.metric(counter, label)
+				c := port.dial(t, tc.node.Proto(), tc.creds, client.Options{Delta: delta})
+				// A stream refused when it opens may be gone before the
+				// request is sent.
+				if err := c.Subscribe(resource.ClusterType); err != nil && tc.code == codes.OK {
+					t.Fatal(err)
+				}
+				if tc.code == codes.OK {
+					if u := next(t, c); u.TypeURL != resource.ClusterType || len(u.Resources) == 0 {
+						t.Fatalf("got %s with %d resources, want clusters", u.TypeURL, len(u.Resources))
+					}
+				} else {
+					select {
+					case u, ok := <-c.Updates():
+						if ok {
+							t.Fatalf("a refused stream was sent %s", u.TypeURL)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("stream still open after 5s")
+					}
+					if got := streamError(t, c); got != tc.code {
+						t.Fatalf("stream ended with %v (%v), want %v", got, c.Err(), tc.code)
+					}
+					if !strings.Contains(c.Err().Error(), tc.msg) {
+						t.Errorf("error %q does not say %q", c.Err(), tc.msg)
+					}
+				}
+				if got := h.metric(counter, label) - before; got != 1 {
+					t.Errorf("%s%v counted %v, want 1", counter, label, got)
+				}
+			})
+		}
+	}
+	if n := h.logs.FilterMessageSnippet("refusing stream").Len(); n != 14 {
+		t.Errorf("%d refusal log lines, want one per refused stream (14)", n)
+	}
+	for _, e := range h.logs.All() {
+		for tok := range port.reviews.tokens {
+			if strings.Contains(e.Message+fmtFields(e.ContextMap()), tok) {
+				t.Fatalf("log line shows a token: %s %v", e.Message, e.ContextMap())
+			}
+		}
+	}
+}
+
+// A TokenReview the API server cannot answer refuses the stream with
+// Unavailable, so that the proxy retries, and is logged as a warning.
+func TestTLSPortTokenReviewDown(t *testing.T) {
+	h := newHarness(t)
+	h.install(modeltest.Mesh{Services: 1, Endpoints: 1, Namespaces: 1}.Build())
+	port := h.serveTLS()
+	tok := port.reviews.issue("ns-0", "ratings", time.Now().Add(time.Hour), "istio-ca")
+	port.reviews.mu.Lock()
+	port.reviews.down = true
+	port.reviews.mu.Unlock()
+	c := port.dial(t, ratingsNode().Proto(), creds{token: tok}, client.Options{})
+	_ = c.Subscribe(resource.ClusterType) // The stream may be gone already.
+	if got := streamError(t, c); got != codes.Unavailable {
+		t.Fatalf("stream ended with %v (%v), want Unavailable", got, c.Err())
+	}
+	if got := h.metric("pilotlight_xds_refused_streams_total", map[string]string{"reason": ca.ReasonTokenReviewUnavailable}); got != 1 {
+		t.Errorf("refusals for an unavailable API server counted %v, want 1", got)
+	}
+}
+
+// foreignCert returns a workload certificate for ns-0/ratings from a CA
+// the server does not trust.
+func foreignCert(t *testing.T) *tls.Certificate {
+	m, _, err := ca.LoadOrCreate(context.Background(), ca.NewMemoryStore(), ca.RootOptions{TrustDomain: testTrustDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ca.New(m, ca.Options{TrustDomain: testTrustDomain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clientCert(t, other, "ns-0", "ratings")
+}
