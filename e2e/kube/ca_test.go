@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"net/url"
 	"testing"
 	"time"
@@ -21,8 +20,6 @@ import (
 	securityv1alpha1 "istio.io/api/security/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/pilotlight/pilotlight/e2e/framework/wait"
 )
 
 // TestCACreateCertificate: pilotlight's CA keeps its root in
@@ -44,19 +41,7 @@ func TestCACreateCertificate(t *testing.T) {
 	}
 	cp := e.startPilotlight(t)
 
-	var root *x509.Certificate
-	wait.For(t, wait.Short, "the CA root in istio-system/istio-ca-secret", func() error {
-		s, err := c.Kube.CoreV1().Secrets("istio-system").Get(ctx, "istio-ca-secret", metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		block, _ := pem.Decode(s.Data["ca-cert.pem"])
-		if block == nil {
-			return errors.New("no ca-cert.pem")
-		}
-		root, err = x509.ParseCertificate(block.Bytes)
-		return err
-	})
+	root, _ := caRoot(t, c)
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
 	conn, err := grpc.NewClient(cp.SecureAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{

@@ -27,9 +27,9 @@ var (
 	pilotlightErr  error
 )
 
-// binaries builds the peers (or takes them from e2e/bin) and the backend,
-// once per test process. A failure fails every test that needs them,
-// loudly.
+// binaries builds the peers (or takes them from e2e/bin), the backend and
+// the proxyless application, once per test process. A failure fails every
+// test that needs them, loudly.
 func binaries(t testing.TB) (build.Layout, build.Binaries) {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -43,8 +43,12 @@ func binaries(t testing.TB) (build.Layout, build.Binaries) {
 		if bins, buildErr = build.Peers(ctx, layout, os.Stderr); buildErr != nil {
 			return
 		}
-		bins[build.Backend], buildErr = build.Local(ctx, layout, build.Backend, os.Stderr)
-		t.Logf("peers and backend ready in %v", time.Since(start).Round(time.Millisecond))
+		for _, local := range []string{build.Backend, build.XDSApp} {
+			if bins[local], buildErr = build.Local(ctx, layout, local, os.Stderr); buildErr != nil {
+				return
+			}
+		}
+		t.Logf("peers, backend and proxyless application ready in %v", time.Since(start).Round(time.Millisecond))
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -53,6 +53,7 @@ var Tools = []Tool{
 		Dir: "istio",
 		Binaries: map[string]string{
 			PilotDiscovery: "istio.io/istio/pilot/cmd/pilot-discovery",
+			PilotAgent:     "istio.io/istio/pilot/cmd/pilot-agent",
 		},
 	},
 }
@@ -64,8 +65,13 @@ const (
 	KubeControllerManager = "kube-controller-manager"
 	// PilotDiscovery is istiod, the reference of the parity test.
 	PilotDiscovery = "pilot-discovery"
-	Pilotlight     = "pilotlight"
-	Backend        = "e2e-backend"
+	// PilotAgent is istio-agent, which fetches a proxyless workload's
+	// certificate and writes its gRPC bootstrap.
+	PilotAgent = "pilot-agent"
+	Pilotlight = "pilotlight"
+	Backend    = "e2e-backend"
+	// XDSApp is the proxyless application next to pilot-agent.
+	XDSApp = "e2e-xds"
 )
 
 // Layout locates the directories the builder works in.
@@ -137,10 +143,11 @@ func Peers(ctx context.Context, l Layout, w io.Writer) (Binaries, error) {
 var locals = map[string]struct{ module, pkg string }{
 	Pilotlight: {"", "./cmd/pilotlight"},
 	Backend:    {"e2e", "./cmd/e2e-backend"},
+	XDSApp:     {"e2e", "./cmd/e2e-xds"},
 }
 
-// Local builds pilotlight (Pilotlight) or the test backend (Backend) from
-// the checkout and returns its path. Unlike the peers, these are rebuilt
+// Local builds pilotlight (Pilotlight), the test backend (Backend) or the
+// proxyless application (XDSApp) from the checkout and returns its path. Unlike the peers, these are rebuilt
 // on every call: it takes seconds, and a test must never run a stale
 // pilotlight.
 func Local(ctx context.Context, l Layout, name string, w io.Writer) (string, error) {

@@ -45,6 +45,18 @@ func (c *Cluster) CreateNamespace(t testing.TB, name string, labels map[string]s
 	return ns
 }
 
+// CreateServiceAccount creates a ServiceAccount, the identity of the Pods
+// that name it and of the certificates they get.
+func (c *Cluster) CreateServiceAccount(t testing.TB, namespace, name string) {
+	t.Helper()
+	ctx, cancel := apiCtx()
+	defer cancel()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	if _, err := c.Kube.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create service account %s/%s: %v", namespace, name, err)
+	}
+}
+
 // CreateNode registers a Node the way a kubelet does, with topology
 // labels, and reports it Ready. Nothing marks it NotReady later: the
 // node-lifecycle controller is not running, so it needs no heartbeat.

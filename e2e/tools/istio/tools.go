@@ -5,5 +5,6 @@
 package tools
 
 import (
+	_ "istio.io/istio/pilot/cmd/pilot-agent"
 	_ "istio.io/istio/pilot/cmd/pilot-discovery"
 )
