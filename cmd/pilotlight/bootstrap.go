@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,8 +26,16 @@ type bootstrapOptions struct {
 	clusterID      string
 	region         string
 	zone           string
+	certDir        string
+	certRefresh    time.Duration
 	output         string
 }
+
+// defaultCertRefresh is how often a gRPC application re-reads its
+// certificate files. istio-agent's own bootstrap says 15 minutes, so
+// clients keep presenting a certificate that long after it was renewed;
+// reading three small files once a minute costs nothing.
+const defaultCertRefresh = time.Minute
 
 func newBootstrapCommand() *cobra.Command {
 	o := bootstrapOptions{}
@@ -37,7 +47,12 @@ istio-agent.
 
 --envoy writes an Envoy v3 bootstrap (YAML) with a static xds-grpc cluster
 and ADS (delta xDS unless --sotw). --grpc writes the JSON bootstrap that
-gRPC's xDS clients read from GRPC_XDS_BOOTSTRAP.
+gRPC's xDS clients read from GRPC_XDS_BOOTSTRAP. With --cert-dir, gRPC's
+xDS credentials take the workload's certificate, key and trust bundle from
+that directory (cert-chain.pem, key.pem, root-cert.pem, as istio-agent
+writes them with OUTPUT_CERTS), reading them again every --cert-refresh,
+so that connections opened after a renewal present the new certificate;
+without it, connections are plaintext.
 
 The node id is Istio's TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local;
 pilotlight uses it, with --labels and --service-account, to decide which
@@ -47,7 +62,10 @@ workload the proxy is and what it may see.`,
     --labels app=ratings,version=v1 --service-account ratings > envoy.yaml
   pilotlight bootstrap --grpc --xds localhost:15010 \
     --node sidecar~10.0.0.2~client-1.bookstore~bookstore.svc.cluster.local \
-    --output /tmp/xds-bootstrap.json`,
+    --output /tmp/xds-bootstrap.json
+  pilotlight bootstrap --grpc --xds localhost:15010 \
+    --node sidecar~10.0.0.2~client-1.bookstore~bookstore.svc.cluster.local \
+    --cert-dir /var/lib/istio/data --cert-refresh 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBootstrap(cmd.OutOrStdout(), o)
@@ -65,6 +83,8 @@ workload the proxy is and what it may see.`,
 	f.StringVar(&o.clusterID, "cluster-id", "Kubernetes", "cluster id, as istio-agent reports it")
 	f.StringVar(&o.region, "region", "", "locality region of the workload")
 	f.StringVar(&o.zone, "zone", "", "locality zone of the workload")
+	f.StringVar(&o.certDir, "cert-dir", "", "gRPC only: directory of the workload's cert-chain.pem, key.pem and root-cert.pem, for mTLS (istio-agent's OUTPUT_CERTS)")
+	f.DurationVar(&o.certRefresh, "cert-refresh", defaultCertRefresh, "gRPC only: how often the files of --cert-dir are read again")
 	f.StringVar(&o.output, "output", "", "write to FILE instead of standard output")
 	for _, name := range []string{"node", "xds"} {
 		if err := cmd.MarkFlagRequired(name); err != nil {
@@ -79,6 +99,9 @@ workload the proxy is and what it may see.`,
 func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	if o.sotw && !o.envoy {
 		return errors.New("--sotw applies to --envoy only: gRPC clients speak state-of-the-world xDS anyway")
+	}
+	if o.certDir != "" && !o.grpc {
+		return errors.New("--cert-dir applies to --grpc only: Envoy gets its certificates over SDS")
 	}
 	node := bootstrap.Node{
 		ID:             o.node,
@@ -96,12 +119,20 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	if _, _, err := bootstrap.SplitAddress(o.xds); err != nil {
 		return fmt.Errorf("--xds: %w", err)
 	}
+	certs := bootstrap.CertificateFiles{}
+	if o.certDir != "" {
+		dir, err := filepath.Abs(o.certDir)
+		if err != nil {
+			return fmt.Errorf("--cert-dir: %w", err)
+		}
+		certs = bootstrap.CertificateFiles{Dir: dir, Refresh: o.certRefresh}
+	}
 	var out []byte
 	var err error
 	if o.envoy {
 		out, err = bootstrap.EnvoyYAML(node, o.xds, !o.sotw)
 	} else {
-		out, err = bootstrap.GRPC(node, o.xds)
+		out, err = bootstrap.GRPC(node, o.xds, certs)
 	}
 	if err != nil {
 		return err

@@ -71,6 +71,12 @@ func TestBootstrapGRPC(t *testing.T) {
 		// No locality flags: the node still carries an (empty) locality.
 		golden: "bootstrap/grpc-no-locality.json",
 		args:   []string{"--grpc", "--xds", "10.96.0.10:15010", "--node", ratingsNode},
+	}, {
+		// mTLS: the workload's files as istio-agent writes them, read
+		// again every 30 seconds.
+		golden: "bootstrap/grpc-certs.json",
+		args: []string{"--grpc", "--xds", "localhost:15010", "--node", ratingsNode,
+			"--cert-dir", "/var/lib/istio/data", "--cert-refresh", "30s"},
 	}} {
 		t.Run(tc.golden, func(t *testing.T) {
 			out, err := runCommand(t, append([]string{"bootstrap"}, tc.args...)...)
@@ -148,6 +154,8 @@ func TestBootstrapErrors(t *testing.T) {
 		{"xds without port", []string{"--envoy", "--xds", "localhost", "--node", ratingsNode}, "HOST:PORT"},
 		{"xds port zero", []string{"--envoy", "--xds", "localhost:0", "--node", ratingsNode}, "port from 1"},
 		{"sotw for grpc", []string{"--grpc", "--sotw", "--xds", "a:1", "--node", ratingsNode}, "--sotw"},
+		{"cert dir for envoy", []string{"--envoy", "--cert-dir", "/certs", "--xds", "a:1", "--node", ratingsNode}, "--cert-dir applies to --grpc only"},
+		{"no cert refresh", []string{"--grpc", "--cert-dir", "/certs", "--cert-refresh", "0s", "--xds", "a:1", "--node", ratingsNode}, "refresh interval 0s: want a positive duration"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCommand(t, append([]string{"bootstrap"}, tc.args...)...)
