@@ -128,10 +128,10 @@ func runServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	stopped, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
-		<-sig
+		<-stopped.Done()
 		s.GracefulStop()
 	}()
 	fmt.Printf("e2e-xds server %s listening on %s\n", *name, lis.Addr())
