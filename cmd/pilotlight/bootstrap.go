@@ -132,7 +132,7 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	if o.envoy {
 		out, err = bootstrap.EnvoyYAML(node, o.xds, !o.sotw)
 	} else {
-		out, err = bootstrap.GRPC(node, o.xds, certs)
+		out, err = bootstrap.GRPCWithCertificates(node, o.xds, certs)
 	}
 	if err != nil {
 		return err

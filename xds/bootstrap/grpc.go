@@ -122,10 +122,17 @@ type grpcLocality struct {
 }
 
 // GRPC writes the gRPC xDS bootstrap (JSON) for a client or server that
-// connects to pilotlight at target (any gRPC target, e.g. HOST:PORT), with
-// the workload's certificate files, if any. The node is marked proxyless
-// whatever n.Proxyless says.
-func GRPC(n Node, target string, certs CertificateFiles) ([]byte, error) {
+// connects to pilotlight at target (any gRPC target, e.g. HOST:PORT),
+// without certificates: its connections are plaintext. The node is marked
+// proxyless whatever n.Proxyless says.
+func GRPC(n Node, target string) ([]byte, error) {
+	return GRPCWithCertificates(n, target, CertificateFiles{})
+}
+
+// GRPCWithCertificates is GRPC for a workload whose certificate files are
+// in certs.Dir: its connections are mutual TLS where pilotlight's config
+// says so.
+func GRPCWithCertificates(n Node, target string, certs CertificateFiles) ([]byte, error) {
 	n.Proxyless = true
 	node, err := n.Proto()
 	if err != nil {

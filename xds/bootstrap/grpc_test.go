@@ -21,7 +21,7 @@ func TestGRPCCertificateFilesErrors(t *testing.T) {
 		{"refresh without directory", CertificateFiles{Refresh: time.Minute}, "needs a certificate directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := GRPC(node, "localhost:15010", tc.certs); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := GRPCWithCertificates(node, "localhost:15010", tc.certs); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)
 			}
 		})
@@ -31,7 +31,7 @@ func TestGRPCCertificateFilesErrors(t *testing.T) {
 // Fractions of a second keep their precision in the Duration's JSON form.
 func TestGRPCRefreshInterval(t *testing.T) {
 	node := Node{ID: "sidecar~10.1.2.3~ratings-v1.bookstore~bookstore.svc.cluster.local"}
-	out, err := GRPC(node, "localhost:15010", CertificateFiles{Dir: "/certs", Refresh: 1500 * time.Millisecond})
+	out, err := GRPCWithCertificates(node, "localhost:15010", CertificateFiles{Dir: "/certs", Refresh: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
