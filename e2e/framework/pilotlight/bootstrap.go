@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -17,6 +18,11 @@ type Workload struct {
 	// sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local.
 	IP, Pod, Namespace string
 	Region, Zone       string
+	// CertDir, when set, holds the workload's certificate files as
+	// istio-agent writes them, for mTLS; gRPC reads them again every
+	// CertRefresh (the command's default when zero).
+	CertDir     string
+	CertRefresh time.Duration
 }
 
 // NodeID is the workload's Istio node id.
@@ -35,6 +41,12 @@ func (i *Instance) GRPCBootstrap(t testing.TB, w Workload) []byte {
 		"--region", w.Region,
 		"--zone", w.Zone,
 	)
+	if w.CertDir != "" {
+		cmd.Args = append(cmd.Args, "--cert-dir", w.CertDir)
+	}
+	if w.CertRefresh != 0 {
+		cmd.Args = append(cmd.Args, "--cert-refresh", w.CertRefresh.String())
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

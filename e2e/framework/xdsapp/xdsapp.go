@@ -90,11 +90,16 @@ type Client struct {
 // StartClient runs 'e2e-xds call' (bin) in ns against target (HOST:PORT,
 // dialled as xds:///target) with the given bootstrap: count calls (0:
 // until stopped) with interval between them, each on a fresh connection.
-// It is stopped when t ends at the latest.
+// A nil ns runs it on the host, where it reaches pilotlight's loopback
+// address; its identity is its certificate, not its address. It is
+// stopped when t ends at the latest.
 func StartClient(t testing.TB, bin, logDir string, ns *netns.Namespace, bootstrap, target string, count int, interval time.Duration) *Client {
 	t.Helper()
-	path, args := ns.Command(bin, "call", "--target", "xds:///"+target,
-		"--count", strconv.Itoa(count), "--interval", interval.String())
+	path, args := bin, []string{"call", "--target", "xds:///" + target,
+		"--count", strconv.Itoa(count), "--interval", interval.String()}
+	if ns != nil {
+		path, args = ns.Command(path, args...)
+	}
 	p := proc.Start(t, logDir, proc.Spec{
 		Name: fmt.Sprintf("xds-client-%d", seq.Add(1)),
 		Path: path,
