@@ -1,10 +1,12 @@
 package translate_test
 
 import (
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	typev1beta1 "istio.io/api/type/v1beta1"
 
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -166,4 +168,89 @@ func envoyConfigBytes(tb testing.TB, snap *model.Snapshot, p *model.Proxy) int {
 		bytes += proto.Size(m)
 	}
 	return bytes
+}
+
+// Outbound config depends on a client's labels only through the keys
+// some selector reads: proxies differing in other labels share every
+// outbound type, proxies differing in a selected one do not, and what
+// the narrowed view generates is what the full view does.
+func TestOutboundScopeNarrowsLabels(t *testing.T) {
+	plain := modeltest.Mesh{Namespaces: 2, Services: 4, Endpoints: 2}.Builder()
+	selecting := modeltest.Mesh{Namespaces: 2, Services: 4, Endpoints: 2}.Builder()
+	selecting.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: "canary", Spec: &networkingv1alpha3.DestinationRule{
+		Host:             "svc-0",
+		WorkloadSelector: &typev1beta1.WorkloadSelector{MatchLabels: map[string]string{"track": "canary"}},
+		Subsets:          []*networkingv1alpha3.Subset{{Name: "v1", Labels: map[string]string{"version": "v1"}}},
+	}})
+	proxy := func(flavor string, labels map[string]string) *model.Proxy {
+		p := &model.Proxy{Type: model.SidecarProxy, Namespace: "ns-0", IPAddresses: []string{"10.0.0.1"}, Labels: labels}
+		if flavor == "grpc" {
+			p.Generator = model.GeneratorGRPC
+		}
+		return p
+	}
+	base := map[string]string{"app": "web", "track": "stable", "pod-template-hash": "abc"}
+	otherHash := map[string]string{"app": "web", "track": "stable", "pod-template-hash": "def"}
+	otherTrack := map[string]string{"app": "web", "track": "canary", "pod-template-hash": "abc"}
+	for _, flavor := range []string{"sidecar", "grpc"} {
+		for _, tt := range []struct {
+			name      string
+			snap      *model.Snapshot
+			other     map[string]string
+			wantShare bool
+		}{
+			{"no selectors, other selected-nowhere label", plain.Build(), otherTrack, true},
+			{"other unselected label", selecting.Build(), otherHash, true},
+			{"other selected label", selecting.Build(), otherTrack, false},
+		} {
+			a, _ := model.ViewsOf(proxy(flavor, base))
+			b, _ := model.ViewsOf(proxy(flavor, tt.other))
+			for _, typ := range []string{resource.ListenerType, resource.RouteType, resource.ClusterType} {
+				sa, _ := translate.OutboundScope(tt.snap, a, typ)
+				sb, _ := translate.OutboundScope(tt.snap, b, typ)
+				if shared := sa.Key() == sb.Key(); shared != tt.wantShare {
+					t.Errorf("%s, %s, %s: shared = %v, want %v", flavor, tt.name, typ, shared, tt.wantShare)
+				}
+				gen, err := translate.For(sa.Flavor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sameResources(gen.Outbound(tt.snap, sa, typ), gen.Outbound(tt.snap, a, typ)) {
+					t.Errorf("%s, %s, %s: the narrowed view generates other config than the full one", flavor, tt.name, typ)
+				}
+			}
+		}
+	}
+	// The selected label does change the config: the canary's rule
+	// defines a subset the others do not get.
+	snap := selecting.Build()
+	gen, err := translate.For(model.FlavorSidecar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		labels map[string]string
+		want   bool
+	}{{base, false}, {otherTrack, true}} {
+		v, _ := model.ViewsOf(proxy("sidecar", tt.labels))
+		v, _ = translate.OutboundScope(snap, v, resource.ClusterType)
+		got := slices.ContainsFunc(gen.Outbound(snap, v, resource.ClusterType), func(r translate.Resource) bool {
+			return r.Name == "outbound|8080|v1|svc-0.ns-0.svc.cluster.local"
+		})
+		if got != tt.want {
+			t.Errorf("labels %v: subset cluster present = %v, want %v", tt.labels, got, tt.want)
+		}
+	}
+}
+
+func sameResources(a, b []translate.Resource) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !proto.Equal(a[i].Message, b[i].Message) {
+			return false
+		}
+	}
+	return true
 }

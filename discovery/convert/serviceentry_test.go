@@ -233,13 +233,13 @@ func TestServiceExportTo(t *testing.T) {
 	if diff := cmp.Diff(want, exportTo(snap)); diff != "" {
 		t.Errorf("exportTo (-want +got):\n%s", diff)
 	}
-	if names := hostnames(snap.ServicesFor("other")); !cmp.Equal(names, []string{"plain.example.com", "public.example.com"}) {
+	if names := hostnames(snap.ServicesFor("other", nil)); !cmp.Equal(names, []string{"plain.example.com", "public.example.com"}) {
 		t.Errorf("services seen from namespace other = %v", names)
 	}
-	if names := hostnames(snap.ServicesFor("billing")); !cmp.Equal(names, []string{"cart.shop.svc.cluster.local", "plain.example.com", "public.example.com"}) {
+	if names := hostnames(snap.ServicesFor("billing", nil)); !cmp.Equal(names, []string{"cart.shop.svc.cluster.local", "plain.example.com", "public.example.com"}) {
 		t.Errorf("services seen from namespace billing = %v", names)
 	}
-	if names := hostnames(snap.ServicesFor("shop")); len(names) != 4 {
+	if names := hostnames(snap.ServicesFor("shop", nil)); len(names) != 4 {
 		t.Errorf("services seen from their own namespace = %v, want all 4", names)
 	}
 

@@ -46,7 +46,6 @@ func TestFindings(t *testing.T) {
 	want := map[string]string{
 		"VirtualService a spec.http[0].route[1].destination.subset": analyze.CodeReferenceNotFound,
 		"VirtualService a spec.http[0].route[2].destination.host":   analyze.CodeReferenceNotFound,
-		"VirtualService a spec.http[0].match[0].sourceLabels":       analyze.CodeNotTranslated,
 		"VirtualService b spec.hosts[0]":                            analyze.CodeConflict,
 		"VirtualService b spec.http[0].corsPolicy":                  analyze.CodeNotForGRPC,
 		"DestinationRule svc-0 spec.trafficPolicy.tls":              analyze.CodeNotForGRPC,

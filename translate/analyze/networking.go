@@ -34,9 +34,9 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 		}
 		for i, rule := range vs.GetTcp() {
 			for j, m := range rule.GetMatch() {
-				if len(m.GetSourceLabels()) > 0 || len(m.GetDestinationSubnets()) > 0 {
-					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.tcp[%d].match[%d]", i, j), "",
-						"sourceLabels and destinationSubnets matches are not applied yet: the match never applies"))
+				if len(m.GetDestinationSubnets()) > 0 {
+					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.tcp[%d].match[%d].destinationSubnets", i, j), "",
+						"destinationSubnets matches are not applied yet: the match never applies"))
 				}
 			}
 			for j, r := range rule.GetRoute() {
@@ -95,9 +95,6 @@ func httpRule(snap *model.Snapshot, c *model.Config, field string, rule *network
 	}
 	for j, m := range rule.GetMatch() {
 		mf := fmt.Sprintf("%s.match[%d]", field, j)
-		if len(m.GetSourceLabels()) > 0 {
-			out = append(out, finding(c, CodeNotTranslated, mf+".sourceLabels", "", "sourceLabels matches are not applied yet: the match never applies"))
-		}
 		if len(m.GetQueryParams()) > 0 {
 			out = append(out, grpcOnly(c, mf+".queryParams", "query parameter matches"))
 		}
@@ -138,7 +135,19 @@ func destinationProblems(snap *model.Snapshot, c *model.Config, f string, d *net
 	if sub == "" {
 		return nil
 	}
-	if policy := snap.DestinationRuleFor(host, c.Namespace); policy != nil {
+	// Workloads a DestinationRule's selector picks see that rule rather
+	// than the namespace's: a subset either defines is defined.
+	var rules []*model.Config
+	if dr := snap.DestinationRuleFor(host, c.Namespace, nil); dr != nil {
+		rules = append(rules, dr)
+	}
+	for _, dr := range snap.Configs(model.KindDestinationRule) {
+		spec := model.AsDestinationRule(dr)
+		if dr.Namespace == c.Namespace && spec.GetWorkloadSelector() != nil && model.HostMatches(snap.ResolveConfigHost(spec.GetHost(), dr.Namespace), host) {
+			rules = append(rules, dr)
+		}
+	}
+	for _, policy := range rules {
 		for _, s := range model.AsDestinationRule(policy).GetSubsets() {
 			if s.GetName() == sub {
 				return nil
@@ -157,9 +166,6 @@ func destinationRules(snap *model.Snapshot) []model.Problem {
 	var out []model.Problem
 	for _, c := range snap.Configs(model.KindDestinationRule) {
 		dr := model.AsDestinationRule(c)
-		if dr.GetWorkloadSelector() != nil {
-			out = append(out, finding(c, CodeNotTranslated, "spec.workloadSelector", "", "DestinationRules with a workload selector are not applied yet"))
-		}
 		if snap.Service(snap.ResolveConfigHost(dr.GetHost(), c.Namespace)) == nil && !isWildcard(dr.GetHost()) {
 			out = append(out, finding(c, CodeReferenceNotFound, "spec.host", "create the Service or ServiceEntry, or fix the host",
 				"host %s is not a known service: the rule applies to nothing", dr.GetHost()))
@@ -213,9 +219,6 @@ func sidecars(snap *model.Snapshot) []model.Problem {
 	var out []model.Problem
 	for _, c := range snap.Configs(model.KindSidecar) {
 		sc := model.AsSidecar(c)
-		if sc.GetWorkloadSelector() != nil {
-			out = append(out, finding(c, CodeNotTranslated, "spec.workloadSelector", "", "Sidecars with a workload selector are not applied yet"))
-		}
 		if len(sc.GetIngress()) > 0 {
 			out = append(out, finding(c, CodeNotTranslated, "spec.ingress", "", "custom ingress listeners are not applied yet"))
 		}

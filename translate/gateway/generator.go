@@ -31,7 +31,7 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	case resource.ClusterType:
 		out = sidecar.Generator{}.Outbound(snap, v, typeURL)
 		if hosts := autoPassthroughHosts(mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))); len(hosts) > 0 {
-			out = append(out, sniDNATClusters(out, passthroughTargets(snap, v.Namespace, hosts))...)
+			out = append(out, sniDNATClusters(out, passthroughTargets(snap, v, hosts))...)
 		}
 	case resource.EndpointType:
 		out = sidecar.Generator{}.Outbound(snap, v, typeURL)
@@ -40,7 +40,7 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 		// cover the AUTO_PASSTHROUGH servers of every Gateway; a router
 		// asks only for those its clusters name.
 		if hosts := allAutoPassthroughHosts(snap); len(hosts) > 0 {
-			out = append(out, sniDNATEndpoints(snap, passthroughTargets(snap, v.Namespace, hosts))...)
+			out = append(out, sniDNATEndpoints(snap, passthroughTargets(snap, v, hosts))...)
 		}
 	}
 	slices.SortFunc(out, func(a, b resource.Resource) int { return cmp.Compare(a.Name, b.Name) })

@@ -46,13 +46,13 @@ func (t passthroughTarget) cluster() string {
 // passthroughTargets lists the service ports (and DestinationRule
 // subsets) in the mesh whose hostname one of hosts covers. Services
 // outside the mesh and UDP ports are never reachable this way.
-func passthroughTargets(snap *model.Snapshot, ns string, hosts []string) []passthroughTarget {
+func passthroughTargets(snap *model.Snapshot, v model.OutboundView, hosts []string) []passthroughTarget {
 	var out []passthroughTarget
-	for _, svc := range snap.ExportedTo(ns) {
+	for _, svc := range snap.ExportedTo(v.Namespace) {
 		if svc.MeshExternal || !coveredBy(svc.Hostname, hosts) {
 			continue
 		}
-		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, ns).Subsets...)
+		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels).Subsets...)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue
@@ -79,7 +79,7 @@ func coveredBy(hostname string, hosts []string) bool {
 // mesh finds no chain.
 func autoPassthroughChains(snap *model.Snapshot, v model.OutboundView, s *server) []chain {
 	var out []chain
-	for _, t := range passthroughTargets(snap, v.Namespace, s.sniHosts()) {
+	for _, t := range passthroughTargets(snap, v, s.sniHosts()) {
 		out = append(out, chain{
 			sni:     []string{t.sni()},
 			alpn:    slices.Clone(istioMTLSALPNs),

@@ -76,6 +76,7 @@ func routeTable(snap *model.Snapshot, v model.OutboundView, name string, servers
 					VirtualService:  c,
 					Port:            port,
 					ClientNamespace: v.Namespace,
+					ClientLabels:    v.Labels,
 					Target:          networking.Envoy,
 					Gateway:         s.gateway,
 				})

@@ -35,7 +35,7 @@ type Generator struct{}
 // Outbound returns the clusters, route tables and endpoints of every
 // service port. Client listeners exist only by name (OutboundNamed).
 func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL string) []resource.Resource {
-	services := snap.ServicesFor(v.Namespace)
+	services := snap.ServicesFor(v.Namespace, v.Labels)
 	if typeURL == resource.EndpointType {
 		services = snap.ExportedTo(v.Namespace)
 	}
@@ -44,7 +44,7 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 		if !supported(svc) {
 			continue
 		}
-		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
+		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue
@@ -97,7 +97,7 @@ func (Generator) OutboundNamed(snap *model.Snapshot, v model.OutboundView, typeU
 		host, portStr = name, ""
 	}
 	svc := snap.ResolveHost(host, v.Namespace)
-	if svc == nil || !snap.InScope(svc, v.Namespace) || !supported(svc) {
+	if svc == nil || !snap.InScope(svc, v.Namespace, v.Labels) || !supported(svc) {
 		return resource.Resource{}, false
 	}
 	var port model.Port
@@ -164,6 +164,7 @@ func routeConfig(snap *model.Snapshot, v model.OutboundView, svc *model.Service,
 				Service:         svc,
 				Port:            port,
 				ClientNamespace: v.Namespace,
+				ClientLabels:    v.Labels,
 				Target:          networking.GRPC,
 			}),
 		}},

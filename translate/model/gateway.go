@@ -17,14 +17,16 @@ import (
 func (s *Snapshot) GatewaysFor(labels map[string]string) []*Config {
 	var out []*Config
 	for _, c := range s.configs[KindGateway] {
-		if selects(AsGateway(c).GetSelector(), labels) {
+		if Selects(AsGateway(c).GetSelector(), labels) {
 			out = append(out, c)
 		}
 	}
 	return out
 }
 
-func selects(selector, labels map[string]string) bool {
+// Selects reports whether a label selector (every key with its value)
+// selects a workload with these labels. An empty selector selects all.
+func Selects(selector, labels map[string]string) bool {
 	for k, v := range selector {
 		if w, ok := labels[k]; !ok || w != v {
 			return false
@@ -103,7 +105,7 @@ func (s *Snapshot) GatewayPorts(ns string, labels map[string]string) map[uint32]
 	out := map[uint32]uint32{}
 	for _, svc := range s.services {
 		if svc.Origin != FromKubernetes || svc.Namespace != ns || len(svc.Selector) == 0 ||
-			!selects(svc.Selector, labels) || svc.Labels[DisableGatewayPortTranslation] == "true" {
+			!Selects(svc.Selector, labels) || svc.Labels[DisableGatewayPortTranslation] == "true" {
 			continue
 		}
 		for _, p := range svc.Ports {

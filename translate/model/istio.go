@@ -1,6 +1,7 @@
 package model
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -65,15 +66,27 @@ func (s *Snapshot) VirtualServiceFor(hostname, ns string) *Config {
 	return preferred(candidates, ns, s.serviceNamespace(hostname))
 }
 
-// DestinationRuleFor returns the DestinationRule for hostname seen from
-// namespace ns, with Istio's precedence: a rule in the client's namespace,
-// then in the service's namespace, then in the mesh root namespace; among
-// equals an exact host beats a wildcard, then the first by name.
-func (s *Snapshot) DestinationRuleFor(hostname, ns string) *Config {
+// DestinationRuleFor returns the DestinationRule for hostname seen from a
+// workload in namespace ns with these labels, with Istio's precedence: a
+// rule in the client's namespace, then in the service's namespace, then
+// in the mesh root namespace; within a namespace an exact host beats a
+// wildcard, and among rules for the same host a rule whose workload
+// selector selects the client beats one without a selector, then the
+// first by name. A rule with a workload selector applies only to
+// workloads of its own namespace; as in Istio, one there that does not
+// select the client still hides the other namespaces' rules for the
+// host.
+func (s *Snapshot) DestinationRuleFor(hostname, ns string, labels map[string]string) *Config {
 	var exact, wild []*Config
 	for _, c := range s.hostIndex[KindDestinationRule].lookup(hostname) {
 		dr := AsDestinationRule(c)
-		if dr.GetWorkloadSelector() != nil || !visibleTo(dr.GetExportTo(), c.Namespace, ns) {
+		// A rule with a workload selector is its namespace's alone,
+		// whatever its exportTo says.
+		visible := visibleTo(dr.GetExportTo(), c.Namespace, ns)
+		if dr.GetWorkloadSelector() != nil {
+			visible = c.Namespace == ns
+		}
+		if !visible {
 			continue
 		}
 		if s.ResolveConfigHost(dr.GetHost(), c.Namespace) == hostname {
@@ -86,10 +99,22 @@ func (s *Snapshot) DestinationRuleFor(hostname, ns string) *Config {
 	root := s.mesh.GetRootNamespace()
 	for _, want := range []string{ns, svcNS, root} {
 		for _, list := range [][]*Config{exact, wild} {
+			var fallback *Config
+			found := false
 			for _, c := range list {
-				if c.Namespace == want {
+				if c.Namespace != want {
+					continue
+				}
+				found = true
+				sel := AsDestinationRule(c).GetWorkloadSelector()
+				if sel == nil {
+					fallback = cmp.Or(fallback, c)
+				} else if Selects(sel.GetMatchLabels(), labels) {
 					return c
 				}
+			}
+			if found {
+				return fallback
 			}
 		}
 	}

@@ -1,31 +1,35 @@
 package model
 
 import (
+	"cmp"
 	"strings"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 )
 
 // SidecarFor returns the Sidecar resource that scopes the outbound config
-// of workloads in namespace ns: the namespace's own Sidecar without a
-// workload selector, else the root namespace's, else nil (everything
-// visible). Sidecars with a workload selector apply per workload and are
-// not part of a namespace's view; Analyze reports them until they are.
-func (s *Snapshot) SidecarFor(ns string) *Config {
-	var root *Config
+// of a workload in namespace ns with these labels, with Istio's
+// precedence: a Sidecar of the namespace whose workload selector selects
+// the workload (the first by name when several do), else the namespace's
+// Sidecar without a selector, else the root namespace's Sidecar without
+// one, else nil (everything visible). A selector never reaches across
+// namespaces, the root namespace's included.
+func (s *Snapshot) SidecarFor(ns string, labels map[string]string) *Config {
+	var nsDefault, rootDefault *Config
 	for _, c := range s.configs[KindSidecar] {
-		sc := AsSidecar(c)
-		if sc.GetWorkloadSelector() != nil {
-			continue
-		}
-		if c.Namespace == ns {
-			return c
-		}
-		if c.Namespace == s.mesh.GetRootNamespace() && root == nil {
-			root = c
+		sel := AsSidecar(c).GetWorkloadSelector()
+		switch {
+		case sel != nil:
+			if c.Namespace == ns && Selects(sel.GetLabels(), labels) {
+				return c
+			}
+		case c.Namespace == ns:
+			nsDefault = cmp.Or(nsDefault, c)
+		case c.Namespace == s.mesh.GetRootNamespace():
+			rootDefault = cmp.Or(rootDefault, c)
 		}
 	}
-	return root
+	return cmp.Or(nsDefault, rootDefault)
 }
 
 // ExportedTo returns the services exported to namespace ns, sorted by
@@ -48,11 +52,11 @@ func (s *Snapshot) ExportedTo(ns string) []*Service {
 // namespace, so that what a namespace may see depends on the namespace.
 func (s *Snapshot) RestrictsVisibility() bool { return s.anyExportTo }
 
-// ServicesFor returns the services a proxy in namespace ns is configured
-// for, sorted by hostname: those exported to it, narrowed by its Sidecar's
-// egress hosts.
-func (s *Snapshot) ServicesFor(ns string) []*Service {
-	sidecar := s.SidecarFor(ns)
+// ServicesFor returns the services a proxy in namespace ns with these
+// labels is configured for, sorted by hostname: those exported to it,
+// narrowed by its Sidecar's egress hosts.
+func (s *Snapshot) ServicesFor(ns string, labels map[string]string) []*Service {
+	sidecar := s.SidecarFor(ns, labels)
 	if sidecar == nil && !s.anyExportTo {
 		return s.services
 	}
@@ -65,12 +69,12 @@ func (s *Snapshot) ServicesFor(ns string) []*Service {
 	return out
 }
 
-// InScope reports whether ServicesFor(ns) includes svc.
-func (s *Snapshot) InScope(svc *Service, ns string) bool {
+// InScope reports whether ServicesFor(ns, labels) includes svc.
+func (s *Snapshot) InScope(svc *Service, ns string, labels map[string]string) bool {
 	if !visibleTo(svc.ExportTo, svc.Namespace, ns) {
 		return false
 	}
-	sidecar := s.SidecarFor(ns)
+	sidecar := s.SidecarFor(ns, labels)
 	return sidecar == nil || sidecarAllows(AsSidecar(sidecar), ns, svc)
 }
 

@@ -36,7 +36,10 @@ type Snapshot struct {
 	configByKey map[ConfigKey]*Config
 	// routable are the VirtualServices that route hosts, delegates merged
 	// in (delegate.go), sorted by namespace and name.
-	routable    []*Config
+	routable []*Config
+	// labelKeys are the workload label keys that some selector or
+	// sourceLabels match reads (labels.go), sorted.
+	labelKeys   []string
 	suffix      string // cluster domain, e.g. cluster.local
 	hostIndex   map[Kind]*hostIndex
 	hasSubsets  bool
@@ -223,6 +226,7 @@ func (b *Builder) Build() *Snapshot {
 		})
 	}
 	s.routable = s.routableVirtualServices()
+	s.labelKeys = s.selectedLabelKeys()
 	s.hostIndex = map[Kind]*hostIndex{
 		KindVirtualService: s.indexHosts(s.routable, func(c *Config) []string {
 			return AsVirtualService(c).GetHosts()

@@ -29,9 +29,12 @@ const (
 type OutboundView struct {
 	Flavor    Flavor
 	Namespace string
-	// Labels are set for gateways only: Gateways select the router
-	// proxies they configure by label. Sidecars in a namespace share their
-	// outbound config, so their labels stay out of the view.
+	// Labels are the proxy's labels: Gateways select the routers they
+	// configure by label, and sourceLabels matches and the workload
+	// selectors of DestinationRules and Sidecars select clients.
+	// translate.OutboundScope narrows a sidecar's or proxyless client's
+	// labels to the keys the snapshot's selectors read, so workloads of a
+	// namespace keep sharing their outbound config in the common case.
 	Labels map[string]string
 }
 
@@ -56,10 +59,7 @@ func (v InboundView) Key() string { return "in:" + hashView(v) }
 func ViewsOf(p *Proxy) (OutboundView, InboundView) {
 	f := FlavorOf(p)
 	ips := slices.Clone(p.IPAddresses)
-	ov := OutboundView{Flavor: f, Namespace: p.Namespace}
-	if f == FlavorRouter {
-		ov.Labels = p.Labels
-	}
+	ov := OutboundView{Flavor: f, Namespace: p.Namespace, Labels: p.Labels}
 	return ov,
 		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount}
 }

@@ -33,7 +33,11 @@ type RouteInput struct {
 	Port model.Port
 	// ClientNamespace is the namespace of the proxy the routes are for.
 	ClientNamespace string
-	Target          Target
+	// ClientLabels are that proxy's labels, as far as its view carries
+	// them (translate.OutboundScope): what sourceLabels matches and
+	// DestinationRule workload selectors read.
+	ClientLabels map[string]string
+	Target       Target
 	// Gateway is the Gateway (NAMESPACE/NAME) the routes are for, on a
 	// router; empty means the mesh (sidecars and proxyless clients). A
 	// match that lists gateways applies only to the ones it lists.
@@ -100,9 +104,7 @@ func appliesTo(m *networkingv1alpha3.HTTPMatchRequest, in RouteInput) bool {
 			return false
 		}
 	}
-	// sourceLabels needs the client's labels, which an outbound view does
-	// not carry: such matches never apply (Analyze: unsupported-source-labels).
-	return len(m.GetSourceLabels()) == 0
+	return model.Selects(m.GetSourceLabels(), in.ClientLabels)
 }
 
 func routeName(c *model.Config, rule *networkingv1alpha3.HTTPRoute, i int, m *networkingv1alpha3.HTTPMatchRequest, j int) string {
@@ -508,7 +510,7 @@ func headerOptions(op *networkingv1alpha3.Headers_HeaderOperations) []*corev3.He
 // (and subset) of a destination sets, which Envoy and gRPC read from the
 // route rather than the cluster.
 func hashPolicy(in RouteInput, host, subset string, port uint32) []*routev3.RouteAction_HashPolicy {
-	dr := in.Snap.DestinationRuleFor(host, in.ClientNamespace)
+	dr := in.Snap.DestinationRuleFor(host, in.ClientNamespace, in.ClientLabels)
 	if dr == nil {
 		return nil
 	}

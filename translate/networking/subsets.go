@@ -10,7 +10,7 @@ type Subset struct {
 	Labels map[string]string
 }
 
-// ClusterPolicy is what a client in one namespace applies to one service:
+// ClusterPolicy is what a client workload applies to one service:
 // the DestinationRule that wins for it, if any, and its subsets.
 type ClusterPolicy struct {
 	Rule    *model.Config
@@ -18,9 +18,9 @@ type ClusterPolicy struct {
 }
 
 // PolicyFor looks up the DestinationRule for a service as seen from a
-// client namespace.
-func PolicyFor(snap *model.Snapshot, hostname, clientNS string) ClusterPolicy {
-	c := snap.DestinationRuleFor(hostname, clientNS)
+// client workload in namespace clientNS with these labels.
+func PolicyFor(snap *model.Snapshot, hostname, clientNS string, clientLabels map[string]string) ClusterPolicy {
+	c := snap.DestinationRuleFor(hostname, clientNS, clientLabels)
 	if c == nil {
 		return ClusterPolicy{}
 	}

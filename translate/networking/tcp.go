@@ -14,8 +14,8 @@ import (
 // VirtualService tcp rule whose match applies (port, source namespace,
 // gateways) picks the destinations, weighted when there are several;
 // without one, the service's own cluster. Matches on destination subnets
-// or source labels need per-connection data a sidecar's outbound listener
-// does not split on, so such rules are skipped (Analyze reports them).
+// need per-connection data a sidecar's outbound listener does not split
+// on, so such rules are skipped (Analyze reports them).
 func TCPProxy(in RouteInput) *tcpproxyv3.TcpProxy {
 	own := resource.OutboundClusterName(in.Port.Number, "", in.Service.Hostname)
 	out := &tcpproxyv3.TcpProxy{StatPrefix: own, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: own}}
@@ -58,7 +58,7 @@ func tcpRuleApplies(matches []*networkingv1alpha3.L4MatchAttributes, in RouteInp
 		if ns := m.GetSourceNamespace(); ns != "" && ns != in.ClientNamespace {
 			continue
 		}
-		if len(m.GetSourceLabels()) > 0 || len(m.GetDestinationSubnets()) > 0 {
+		if !model.Selects(m.GetSourceLabels(), in.ClientLabels) || len(m.GetDestinationSubnets()) > 0 {
 			continue
 		}
 		if gws := m.GetGateways(); len(gws) > 0 && !slices.Contains(gws, model.MeshGateway) {

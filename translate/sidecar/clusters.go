@@ -33,14 +33,14 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 		out = append(out, resource.Resource{Name: resource.InboundPassthroughCluster,
 			Message: passthroughCluster(resource.InboundPassthroughCluster, timeout, true)})
 	}
-	services := snap.ServicesFor(v.Namespace)
+	services := snap.ServicesFor(v.Namespace, v.Labels)
 	if v.Flavor == model.FlavorRouter {
 		// Sidecar resources scope sidecars only: a gateway reaches every
 		// service exported to its namespace, as in Istio.
 		services = snap.ExportedTo(v.Namespace)
 	}
 	for _, svc := range services {
-		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace)
+		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue // Envoy sidecars do not proxy UDP.
@@ -266,7 +266,7 @@ func outboundEndpoints(snap *model.Snapshot, v model.OutboundView) []resource.Re
 		if svc.Resolution != model.ClientSideLB {
 			continue
 		}
-		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, v.Namespace).Subsets...)
+		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels).Subsets...)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue

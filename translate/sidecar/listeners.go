@@ -47,7 +47,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 		}
 	}
 	ranges := newRangeChains()
-	services := snap.ServicesFor(v.Namespace)
+	services := snap.ServicesFor(v.Namespace, v.Labels)
 	// HTTP first, so that it claims the wildcard listeners.
 	for _, svc := range services {
 		for _, port := range svc.Ports {
@@ -67,6 +67,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 				Service:         svc,
 				Port:            port,
 				ClientNamespace: v.Namespace,
+				ClientLabels:    v.Labels,
 				Target:          networking.Envoy,
 			}))
 			switch {

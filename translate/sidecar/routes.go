@@ -22,7 +22,7 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 	byPort := map[uint32]*routev3.RouteConfiguration{}
 	used := map[uint32]map[string]bool{}
 	var ports []uint32
-	for _, svc := range snap.ServicesFor(v.Namespace) {
+	for _, svc := range snap.ServicesFor(v.Namespace, v.Labels) {
 		for _, port := range svc.Ports {
 			if !port.Protocol.IsHTTP() {
 				continue
@@ -59,6 +59,7 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 					Service:         svc,
 					Port:            port,
 					ClientNamespace: v.Namespace,
+					ClientLabels:    v.Labels,
 					Target:          networking.Envoy,
 				}),
 				IncludeRequestAttemptCount: true,
