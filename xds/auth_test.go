@@ -345,3 +345,34 @@ func foreignCert(t *testing.T) *tls.Certificate {
 	}
 	return clientCert(t, other, "ns-0", "ratings")
 }
+
+// Without --serve-gateway-secrets, a router whose stream on the TLS port
+// proved its namespace's identity gets that namespace's gateway
+// certificates, and only those; the same router over plaintext, asking
+// for the same name, gets nothing.
+func TestAuthenticatedRoutersGetTheirNamespacesSecrets(t *testing.T) {
+	h := newHarness(t)
+	h.install(gatewayMesh("v1"))
+	port := h.serveTLS()
+	hour := time.Now().Add(time.Hour)
+	for _, delta := range []bool{false, true} {
+		for _, ns := range []string{"istio-system", "shop"} {
+			tok := port.reviews.issue(ns, "ingress", hour, "istio-ca")
+			c := port.dial(t, gatewayNode("ingress", ns).Proto(), creds{token: tok}, client.Options{Delta: delta})
+			subscribe(t, c, resource.SecretType, gateway0SDSName)
+			if got := privateKey(t, next(t, c), gateway0SDSName); got != keyMarker+" v1 of "+ns {
+				t.Fatalf("%s router got key %q", ns, got)
+			}
+		}
+		plain := h.dial(gatewayNode("ingress", "istio-system").Proto(), client.Options{Delta: delta})
+		subscribe(t, plain, resource.SecretType, gateway0SDSName)
+		subscribe(t, plain, resource.ListenerType)
+		if u := next(t, plain); u.TypeURL != resource.ListenerType {
+			t.Fatalf("plaintext router got %s, want only listeners", u.TypeURL)
+		}
+		quiet(t, plain, 200*time.Millisecond)
+	}
+	if got := h.metric("pilotlight_xds_refused_secret_requests_total", nil); got != 2 {
+		t.Errorf("refused secret requests counted %v, want the 2 plaintext ones", got)
+	}
+}

@@ -20,24 +20,28 @@ import (
 // certificates, from its own namespace only), and named subscriptions
 // resolve against it. What differs is who may have them.
 //
-// DESIGN.md: plaintext streams get config, never keys. pilotlight has no
-// authenticated streams yet (the CA work adds mTLS on 15012 and
-// TokenReview), so it cannot tell a gateway from anything else that can
-// reach port 15010 and claim to be one. Until then serving secrets is
-// the operator's explicit choice, Options.ServeCredentials
-// (--serve-gateway-secrets), for a control plane only gateways can reach.
-// Without it every SDS subscription is refused: the watch is never
-// answered, as istiod does for an unauthorised proxy, so Envoy keeps the
-// TLS listener warming until its initial fetch timeout and then refuses
-// handshakes on it while the rest of its config works. Each refusal is
-// counted; the first on a stream is logged with the names asked for.
+// DESIGN.md: plaintext streams get config, never keys. A stream on the
+// TLS port has proved an identity whose namespace is its node's
+// (auth.go), and the view it is served from has that namespace, so it
+// gets its namespace's gateway certificates, as istiod serves a proxy
+// the Secrets of its verified namespace. A plaintext stream cannot be
+// told from anything else that can reach port 15010 and claim to be a
+// gateway: there, serving secrets is the operator's explicit choice,
+// Options.ServeCredentials (--serve-gateway-secrets), for a control
+// plane only gateways can reach. Otherwise every SDS subscription on it
+// is refused: the watch is never answered, as istiod does for an
+// unauthorised proxy, so Envoy keeps the TLS listener warming until its
+// initial fetch timeout and then refuses handshakes on it while the rest
+// of its config works. Each refusal is counted; the first on a stream is
+// logged with the names asked for.
 
-const secretsRefusedMessage = "this server does not serve secrets (gateway certificates) over unauthenticated streams; start it with --serve-gateway-secrets to allow it"
+const secretsRefusedMessage = "this server serves secrets (gateway certificates) only to streams that proved an identity on the TLS port (--secure-grpc-addr); " +
+	"start it with --serve-gateway-secrets to serve them over plaintext too"
 
 // refusesSecrets reports whether a subscription must be refused, and
 // accounts for it.
 func (c *Cache) refusesSecrets(st *proxyStream, typeURL string, sub cachev3.Subscription) bool {
-	if typeURL != resource.SecretType || c.serveCredentials {
+	if typeURL != resource.SecretType || st.caller != nil || c.serveCredentials {
 		return false
 	}
 	c.metrics.refusedSecrets.Inc()

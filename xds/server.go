@@ -46,10 +46,11 @@ type Options struct {
 	// can. An unhealthy source does not make the server unready: it keeps
 	// serving the last good state, and /ready says it is degraded.
 	SourceHealth func() SourceStatus
-	// ServeCredentials lets proxies subscribe to secrets (gateway
-	// credentialName certificates and keys). Off, the cache refuses every
-	// SDS subscription: streams are not authenticated yet, and a
-	// plaintext stream must never carry keys (see sds.go).
+	// ServeCredentials lets proxies on unauthenticated (plaintext)
+	// streams subscribe to secrets (gateway credentialName certificates
+	// and keys). Off, the cache refuses every SDS subscription on such a
+	// stream; streams that proved an identity on the TLS port get their
+	// namespace's secrets either way (see sds.go).
 	ServeCredentials bool
 }
 

@@ -42,8 +42,12 @@ type serveOptions struct {
 	debounce     time.Duration
 	debounceMax  time.Duration
 	maxStreamAge time.Duration
-	// serveGatewaySecrets lets router proxies fetch credentialName
-	// secrets over ADS.
+	// readSecrets watches the Secrets gateways' credentialName
+	// certificates come from, for gateways that proved their identity on
+	// --secure-grpc-addr.
+	readSecrets bool
+	// serveGatewaySecrets serves them to plaintext streams too, and
+	// implies readSecrets.
 	serveGatewaySecrets bool
 	log                 logOptions
 	kube                kubeOptions
@@ -105,8 +109,11 @@ when it changes.`,
 	f.DurationVar(&o.debounce, "debounce", xds.DefaultDebounce, "quiet period after a change before it is pushed")
 	f.DurationVar(&o.debounceMax, "debounce-max", xds.DefaultDebounceMax, "longest a stream of changes may delay a push")
 	f.DurationVar(&o.maxStreamAge, "max-stream-age", xds.DefaultMaxStreamAge, "connection lifetime before a client is sent elsewhere, so load rebalances across replicas")
+	f.BoolVar(&o.readSecrets, "read-secrets", false,
+		"in a cluster, watch the Secrets gateways' credentialName certificates come from, and serve each gateway its namespace's over ADS once its stream on --secure-grpc-addr proved that namespace's identity "+
+			"(needs the pilotlight-gateway-secrets ClusterRole, deploy/gateway-secrets; with --config-dir Secrets in the directory are always read)")
 	f.BoolVar(&o.serveGatewaySecrets, "serve-gateway-secrets", false,
-		"serve gateways the TLS secrets their Gateways name (credentialName) over ADS; streams are not authenticated yet, so enable it only where nothing but gateways can reach --grpc-addr (in a cluster it needs the pilotlight-gateway-secrets ClusterRole)")
+		"--read-secrets, and serve the secrets to unauthenticated streams on --grpc-addr too: only for a control plane that nothing but gateways can reach, or that runs without --secure-grpc-addr")
 	o.log.addFlags(f)
 	o.kube.addFlags(f)
 	o.ca.addFlags(f)
@@ -118,6 +125,10 @@ when it changes.`,
 func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) error {
 	if o.configDir != "" && o.kube.kubeconfig != "" {
 		return errors.New("--config-dir and --kubeconfig exclude each other: serve either a directory or a cluster")
+	}
+	if o.readSecrets && o.ca.secureGRPCAddr == "" {
+		return errors.New("--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr, which is not set " +
+			"(--serve-gateway-secrets serves them over plaintext)")
 	}
 	if o.configDir == "" {
 		cfg, err := o.kube.restConfig()
@@ -168,7 +179,8 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 		DebounceMax:  o.debounceMax,
 		MaxStreamAge: o.maxStreamAge,
 		Registry:     reg,
-		// Secrets are served only when the operator says so.
+		// Streams that proved an identity get their namespace's
+		// secrets; plaintext ones only when the operator says so.
 		ServeCredentials: o.serveGatewaySecrets,
 	}
 	var source configSource

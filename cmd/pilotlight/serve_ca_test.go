@@ -239,10 +239,12 @@ func TestServeCAFlagErrors(t *testing.T) {
 		{"default TTL above max", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "rsa", workloadTTL: 2 * time.Hour, maxWorkloadTTL: time.Hour}, "--max-workload-cert-ttl"},
 		{"bad trust domain", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "ecdsa", trustDomain: "Not A Domain"}, "--trust-domain"},
 		{"bad address", caOptions{secureGRPCAddr: "256.0.0.1:1", keyType: "ecdsa"}, "--secure-grpc-addr"},
+		{"secrets read for no authenticated stream", caOptions{}, "--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
 			o.ca = tc.ca
+			o.readSecrets = tc.ca.secureGRPCAddr == ""
 			err := runServe(context.Background(), o, zaptestSink{t})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)

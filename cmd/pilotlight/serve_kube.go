@@ -84,7 +84,7 @@ func newKubeSource(cfg *rest.Config, o serveOptions, log *zap.Logger, mesh *mesh
 		WatchNamespaces:        o.kube.watchNamespaces,
 		Registry:               reg,
 		// Secrets are read (and need RBAC) only when they are served.
-		Secrets: o.serveGatewaySecrets,
+		Secrets: o.readSecrets || o.serveGatewaySecrets,
 	}), nil
 }
 
