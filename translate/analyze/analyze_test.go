@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/analyze"
@@ -105,5 +106,33 @@ func TestDelegationFindings(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
+	}
+}
+
+func TestEgressProxyFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder() // svc-0 in ns-0
+	sidecar := func(name string, mode networkingv1alpha3.OutboundTrafficPolicy_Mode, host string, port uint32) {
+		b.AddConfig(&model.Config{Kind: model.KindSidecar, Namespace: "ns-0", Name: name, Spec: &networkingv1alpha3.Sidecar{
+			WorkloadSelector: &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": name}},
+			OutboundTrafficPolicy: &networkingv1alpha3.OutboundTrafficPolicy{Mode: mode, EgressProxy: &networkingv1alpha3.Destination{
+				Host: host, Port: &networkingv1alpha3.PortSelector{Number: port},
+			}},
+		}})
+	}
+	sidecar("fine", networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY, "svc-0", 8080)
+	sidecar("registry-only", networkingv1alpha3.OutboundTrafficPolicy_REGISTRY_ONLY, "svc-0", 8080)
+	sidecar("no-port", networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY, "svc-0", 0)
+	sidecar("unknown", networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY, "egress.istio-system.svc.cluster.local", 80)
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		got[p.Name+" "+p.Field] = p.Code
+	}
+	want := map[string]string{
+		"registry-only spec.outboundTrafficPolicy.egressProxy": analyze.CodeConflict,
+		"no-port spec.outboundTrafficPolicy.egressProxy.port":  analyze.CodeReferenceNotFound,
+		"unknown spec.outboundTrafficPolicy.egressProxy.host":  analyze.CodeReferenceNotFound,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }

@@ -222,9 +222,7 @@ func sidecars(snap *model.Snapshot) []model.Problem {
 		if len(sc.GetIngress()) > 0 {
 			out = append(out, finding(c, CodeNotTranslated, "spec.ingress", "", "custom ingress listeners are not applied yet"))
 		}
-		if sc.GetOutboundTrafficPolicy() != nil {
-			out = append(out, finding(c, CodeNotTranslated, "spec.outboundTrafficPolicy", "", "the mesh-wide outbound traffic policy applies instead"))
-		}
+		out = append(out, egressProxy(snap, c, sc.GetOutboundTrafficPolicy())...)
 		for i, eg := range sc.GetEgress() {
 			if eg.GetPort() != nil || eg.GetBind() != "" {
 				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.egress[%d].port", i), "", "per-port egress listeners are not built yet; the hosts still scope the config"))
@@ -232,4 +230,26 @@ func sidecars(snap *model.Snapshot) []model.Problem {
 		}
 	}
 	return out
+}
+
+// egressProxy checks a Sidecar's egress proxy: it applies with ALLOW_ANY
+// only, needs a port to name a cluster, and should be a known service.
+func egressProxy(snap *model.Snapshot, c *model.Config, p *networkingv1alpha3.OutboundTrafficPolicy) []model.Problem {
+	ep := p.GetEgressProxy()
+	const field = "spec.outboundTrafficPolicy.egressProxy"
+	switch {
+	case ep == nil:
+		return nil
+	case p.GetMode() != networkingv1alpha3.OutboundTrafficPolicy_ALLOW_ANY:
+		return []model.Problem{finding(c, CodeConflict, field, "set mode ALLOW_ANY, or remove the egress proxy",
+			"an egress proxy applies only with mode ALLOW_ANY: with REGISTRY_ONLY unknown destinations are dropped and the egress proxy is ignored")}
+	case ep.GetPort().GetNumber() == 0:
+		return []model.Problem{finding(c, CodeReferenceNotFound, field+".port", "name the egress proxy's port",
+			"an egress proxy without a port names no cluster: unknown destinations are passed through instead")}
+	}
+	if host := snap.ResolveConfigHost(ep.GetHost(), c.Namespace); snap.Service(host) == nil {
+		return []model.Problem{finding(c, CodeReferenceNotFound, field+".host", "create the Service or ServiceEntry, or fix the host",
+			"host %s is not a known service: traffic to unknown destinations fails", host)}
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -78,7 +79,7 @@ func (rc *rangeChains) add(svc *model.Service, port uint32, chain *listenerv3.Fi
 // traffic policy, so other destinations on the port fare as they would
 // without it; an existing one (HTTP or a TCP service without addresses)
 // keeps its own chain as the catch-all.
-func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *model.Snapshot) {
+func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *model.Snapshot, v model.OutboundView) {
 	ports := make([]uint32, 0, len(rc.byPort))
 	for p := range rc.byPort {
 		ports = append(ports, p)
@@ -88,7 +89,7 @@ func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *mode
 		name := wildcardIP + "_" + strconv.FormatUint(uint64(port), 10)
 		l, ok := byName[name]
 		if !ok {
-			fallback := outboundFallbackCluster(snap)
+			fallback := outboundFallbackCluster(snap, v)
 			l = &listenerv3.Listener{
 				Name:               name,
 				Address:            eds.SocketAddress(wildcardIP, port),
@@ -108,11 +109,29 @@ func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *mode
 	}
 }
 
-// outboundFallbackCluster is where traffic to no registered destination
-// goes: out of the mesh (ALLOW_ANY) or nowhere (REGISTRY_ONLY).
-func outboundFallbackCluster(snap *model.Snapshot) string {
-	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+// outboundFallbackCluster is where a proxy's traffic to no registered
+// destination goes: out of the mesh (ALLOW_ANY), to an egress proxy, or
+// nowhere (REGISTRY_ONLY). The proxy's Sidecar decides when it sets an
+// outboundTrafficPolicy, else the mesh does; only a Sidecar can name an
+// egress proxy, and only with ALLOW_ANY, as in Istio. Its host is read
+// in the Sidecar's namespace like every other host; one without a port
+// cannot name a cluster and is left out (Analyze reports both).
+func outboundFallbackCluster(snap *model.Snapshot, v model.OutboundView) string {
+	sc := snap.SidecarFor(v.Namespace, v.Labels)
+	var policy *networkingv1alpha3.OutboundTrafficPolicy
+	if sc != nil {
+		policy = model.AsSidecar(sc).GetOutboundTrafficPolicy()
+	}
+	switch {
+	case policy == nil:
+		if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+			return resource.BlackHoleCluster
+		}
+	case policy.GetMode() == networkingv1alpha3.OutboundTrafficPolicy_REGISTRY_ONLY:
 		return resource.BlackHoleCluster
+	case policy.GetEgressProxy().GetPort().GetNumber() != 0:
+		ep := policy.GetEgressProxy()
+		return resource.OutboundClusterName(ep.GetPort().GetNumber(), ep.GetSubset(), snap.ResolveConfigHost(ep.GetHost(), sc.Namespace))
 	}
 	return resource.PassthroughCluster
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -89,8 +88,8 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			}
 		}
 	}
-	ranges.attach(byName, snap)
-	out := []resource.Resource{{Name: resource.VirtualOutboundListener, Message: virtualOutbound(snap)}}
+	ranges.attach(byName, snap, v)
+	out := []resource.Resource{{Name: resource.VirtualOutboundListener, Message: virtualOutbound(outboundFallbackCluster(snap, v))}}
 	for name, l := range byName {
 		out = append(out, resource.Resource{Name: name, Message: l})
 	}
@@ -99,13 +98,8 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 
 // virtualOutbound catches everything the iptables rules redirect to 15001
 // and hands it to the listener for the original destination; what matches
-// none goes to PassthroughCluster (ALLOW_ANY) or BlackHoleCluster
-// (REGISTRY_ONLY).
-func virtualOutbound(snap *model.Snapshot) *listenerv3.Listener {
-	fallback := resource.PassthroughCluster
-	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
-		fallback = resource.BlackHoleCluster
-	}
+// none goes to the fallback cluster (see outboundFallbackCluster).
+func virtualOutbound(fallback string) *listenerv3.Listener {
 	chain := tcpChain(fallback, fallback)
 	chain.Name = "PassthroughFilterChain"
 	// A connection whose original destination is 15001 itself would loop

@@ -8,7 +8,6 @@ import (
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
@@ -70,7 +69,7 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 	out := make([]resource.Resource, 0, len(ports))
 	for _, p := range ports {
 		rc := byPort[p]
-		rc.VirtualHosts = append(rc.VirtualHosts, catchAllVirtualHost(snap))
+		rc.VirtualHosts = append(rc.VirtualHosts, catchAllVirtualHost(outboundFallbackCluster(snap, v)))
 		out = append(out, resource.Resource{Name: rc.Name, Message: rc})
 	}
 	return out
@@ -96,11 +95,12 @@ func virtualHostDomains(svc *model.Service, port uint32, clientNS string) []stri
 	return out
 }
 
-// catchAllVirtualHost sends unknown hosts on a known port out of the mesh
-// (ALLOW_ANY) or answers 502 (REGISTRY_ONLY), as istiod's allow_any and
-// block_all virtual hosts do.
-func catchAllVirtualHost(snap *model.Snapshot) *routev3.VirtualHost {
-	if snap.Mesh().GetOutboundTrafficPolicy().GetMode() == meshv1alpha1.MeshConfig_OutboundTrafficPolicy_REGISTRY_ONLY {
+// catchAllVirtualHost sends unknown hosts on a known port to the fallback
+// cluster (out of the mesh, or an egress proxy) or, when that is
+// BlackHoleCluster (REGISTRY_ONLY), answers 502, as istiod's allow_any
+// and block_all virtual hosts do.
+func catchAllVirtualHost(fallback string) *routev3.VirtualHost {
+	if fallback == resource.BlackHoleCluster {
 		return &routev3.VirtualHost{
 			Name:    "block_all",
 			Domains: []string{"*"},
@@ -118,7 +118,7 @@ func catchAllVirtualHost(snap *model.Snapshot) *routev3.VirtualHost {
 		Routes: []*routev3.Route{{
 			Name:   "allow_any",
 			Match:  prefixMatch("/"),
-			Action: &routev3.Route_Route{Route: networking.RouteTo(resource.PassthroughCluster)},
+			Action: &routev3.Route_Route{Route: networking.RouteTo(fallback)},
 		}},
 	}
 }
