@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
 
 	"github.com/pilotlight/pilotlight/translate/analyze"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -131,6 +133,38 @@ func TestEgressProxyFindings(t *testing.T) {
 		"registry-only spec.outboundTrafficPolicy.egressProxy": analyze.CodeConflict,
 		"no-port spec.outboundTrafficPolicy.egressProxy.port":  analyze.CodeReferenceNotFound,
 		"unknown spec.outboundTrafficPolicy.egressProxy.host":  analyze.CodeReferenceNotFound,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+func TestAuthorizationPolicyFindings(t *testing.T) {
+	b := model.NewBuilder()
+	add := func(name string, spec *securityv1beta1.AuthorizationPolicy) {
+		b.AddConfig(&model.Config{Kind: model.KindAuthorizationPolicy, Namespace: "ns-0", Name: name, Spec: spec})
+	}
+	add("gateway", &securityv1beta1.AuthorizationPolicy{TargetRefs: []*typev1beta1.PolicyTargetReference{{Kind: "Gateway", Name: "gw"}}})
+	add("http-only", &securityv1beta1.AuthorizationPolicy{Rules: []*securityv1beta1.Rule{{
+		To: []*securityv1beta1.Rule_To{{Operation: &securityv1beta1.Operation{Methods: []string{"GET"}}}},
+	}}})
+	add("jwt", &securityv1beta1.AuthorizationPolicy{Rules: []*securityv1beta1.Rule{{
+		When: []*securityv1beta1.Condition{{Key: "request.auth.claims[group]", Values: []string{"x"}}, {Key: "bogus", Values: []string{"y"}}},
+	}}})
+	add("ext", &securityv1beta1.AuthorizationPolicy{Action: securityv1beta1.AuthorizationPolicy_CUSTOM,
+		ActionDetail: &securityv1beta1.AuthorizationPolicy_Provider{Provider: &securityv1beta1.AuthorizationPolicy_ExtensionProvider{Name: "nowhere"}}})
+	var got []string
+	for _, p := range analyze.Run(b.Build()) {
+		got = append(got, p.Name+" "+p.Field+" "+p.Code)
+	}
+	want := []string{
+		"ext spec.action " + analyze.CodeNotForGRPC,
+		"ext spec.provider.name " + analyze.CodeNotTranslated,
+		"gateway spec.targetRefs " + analyze.CodeNotTranslated,
+		"http-only spec.rules[0].to[0].operation.methods " + analyze.CodeNotTranslated, // on TCP ports
+		"jwt spec.rules[0].when[0] " + analyze.CodeNotTranslated,                       // on TCP ports
+		"jwt spec.rules[0].when[0] " + analyze.CodeNotForGRPC,
+		"jwt spec.rules[0].when[1] " + analyze.CodeNotTranslated, // an unknown attribute
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

@@ -27,6 +27,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/translate/security"
 )
 
 // Generator builds proxyless gRPC config.
@@ -143,7 +144,7 @@ func (Generator) InboundNamed(snap *model.Snapshot, v model.InboundView, typeURL
 	if err != nil || port == 0 || port > 65535 {
 		return resource.Resource{}, false
 	}
-	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port))}, true
+	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port), security.GRPCServerFilters(snap, v))}, true
 }
 
 // routeConfig: one route table per service port, with the routes of the
@@ -189,8 +190,8 @@ func clientListener(name, routeName string) *listenerv3.Listener {
 
 // serverListener: gRPC checks that the listener's address equals the one
 // it listens on, and serves RPCs only through routes whose action is
-// non-forwarding.
-func serverListener(name, host string, port uint32) *listenerv3.Listener {
+// non-forwarding. Authorization filters run before the router.
+func serverListener(name, host string, port uint32, policy []*hcmv3.HttpFilter) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
@@ -205,7 +206,7 @@ func serverListener(name, host string, port uint32) *listenerv3.Listener {
 				}},
 			}},
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
+		HttpFilters: append(slices.Clone(policy), resource.RouterFilter()),
 	}
 	return &listenerv3.Listener{
 		Name:             name,

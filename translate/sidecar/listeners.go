@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -19,6 +20,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/translate/security"
 )
 
 const wildcardIP = "0.0.0.0"
@@ -164,6 +166,9 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 	blackhole.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(resource.VirtualInboundPort)}
 	chains = append(chains, blackhole)
 
+	// Authorization (and authentication) filters are the workload's, the
+	// same on every port.
+	httpSecurity, tcpSecurity := security.InboundHTTPFilters(snap, v), security.InboundNetworkFilters(snap, v)
 	seen := map[uint32]bool{resource.VirtualInboundPort: true}
 	for _, inst := range snap.InstancesAt(v.IPs) {
 		port := inst.Endpoint.Port
@@ -174,9 +179,10 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 		cluster := resource.InboundClusterName(port)
 		var chain *listenerv3.FilterChain
 		if inst.Port.Protocol.IsHTTP() {
-			chain = httpInboundChain(inst, cluster)
+			chain = httpInboundChain(inst, cluster, httpSecurity)
 		} else {
 			chain = tcpChain(cluster, cluster)
+			chain.Filters = slices.Concat(tcpSecurity, chain.Filters)
 		}
 		chain.Name = fmt.Sprintf("%s_%d", wildcardIP, port)
 		chain.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port)}
@@ -199,7 +205,9 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 	}}
 }
 
-func httpInboundChain(inst model.ServiceInstance, cluster string) *listenerv3.FilterChain {
+// httpInboundChain terminates HTTP for one served port; security filters
+// run before the router.
+func httpInboundChain(inst model.ServiceInstance, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
 	port := inst.Endpoint.Port
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: fmt.Sprintf("inbound_%s_%d", wildcardIP, port),
@@ -217,7 +225,7 @@ func httpInboundChain(inst model.ServiceInstance, cluster string) *listenerv3.Fi
 				}},
 			}},
 		}},
-		HttpFilters: []*hcmv3.HttpFilter{resource.RouterFilter()},
+		HttpFilters: append(slices.Clone(policy), resource.RouterFilter()),
 		// Inbound requests come from the network: the peer address is the
 		// real client.
 		UseRemoteAddress: wrapperspb.Bool(true),
