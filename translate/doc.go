@@ -3,8 +3,10 @@
 // share generated resources, and dispatches to one generator per proxy
 // flavour: translate/sidecar for Envoy sidecars, translate/gateway for
 // Envoy gateways (router proxies), translate/grpcgen for proxyless gRPC.
-// translate/networking holds the Istio traffic API translation they share
-// and translate/analyze reports what none of them carries out.
+// translate/networking holds the Istio traffic API translation they share,
+// translate/security/mtls resolves which peer authentication mode each
+// workload port enforces, and translate/analyze reports what none of them
+// carries out.
 //
 // Translation is pure: no I/O, no clock, no logger, sorted output. A
 // generator reads the Snapshot and a View and nothing else, so a View's Key

@@ -170,3 +170,48 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 		t.Errorf("findings (-want +got):\n%s", diff)
 	}
 }
+
+func TestPeerAuthenticationFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder() // svc-0 in ns-0, labels app=svc-0, version=v1
+	pa := func(ns, name string, selector map[string]string, ports ...uint32) {
+		spec := &securityv1beta1.PeerAuthentication{}
+		if selector != nil {
+			spec.Selector = &typev1beta1.WorkloadSelector{MatchLabels: selector}
+		}
+		for _, p := range ports {
+			if spec.PortLevelMtls == nil {
+				spec.PortLevelMtls = map[uint32]*securityv1beta1.PeerAuthentication_MutualTLS{}
+			}
+			spec.PortLevelMtls[p] = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_DISABLE}
+		}
+		b.AddConfig(&model.Config{Kind: model.KindPeerAuthentication, Namespace: ns, Name: name, Spec: spec})
+	}
+	pa("istio-system", "default", nil)
+	pa("istio-system", "second", nil)
+	pa("istio-system", "selecting", map[string]string{"app": "svc-0"})
+	pa("ns-0", "a", nil)
+	pa("ns-0", "b", nil, 8080)
+	pa("ns-0", "by-app", map[string]string{"app": "svc-0"})
+	pa("ns-0", "by-version", map[string]string{"version": "v1"})
+	pa("ns-0", "other", map[string]string{"app": "nobody"})
+
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		got[p.Kind+" "+p.Namespace+"/"+p.Name+" "+p.Field] = p.Code + " " + p.Message
+	}
+	want := map[string]string{
+		"PeerAuthentication istio-system/second spec.selector":    analyze.CodeConflict + " the mesh (root namespace istio-system) already has PeerAuthentication default",
+		"PeerAuthentication istio-system/selecting spec.selector": analyze.CodeNotTranslated + " a selector in the root namespace is ignored",
+		"PeerAuthentication ns-0/b spec.selector":                 analyze.CodeConflict + " namespace ns-0 already has PeerAuthentication a",
+		"PeerAuthentication ns-0/b spec.portLevelMtls":            analyze.CodeNotTranslated + " port-level mTLS needs a selector",
+		"PeerAuthentication ns-0/by-version spec.selector":        analyze.CodeConflict + " selects workload ns-0/" + modeltest.PodIP(0) + ", which PeerAuthentication by-app also selects",
+	}
+	for k, prefix := range want {
+		if !strings.HasPrefix(got[k], prefix) {
+			t.Errorf("finding %q = %q, want it to start with %q", k, got[k], prefix)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
+	}
+}
