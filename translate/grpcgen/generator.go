@@ -28,6 +28,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/translate/security"
+	"github.com/pilotlight/pilotlight/translate/security/mtls"
 )
 
 // Generator builds proxyless gRPC config.
@@ -144,7 +145,8 @@ func (Generator) InboundNamed(snap *model.Snapshot, v model.InboundView, typeURL
 	if err != nil || port == 0 || port > 65535 {
 		return resource.Resource{}, false
 	}
-	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port), security.GRPCServerFilters(snap, v))}, true
+	mode := mtls.ForGRPCServer(mtls.New(snap).ForWorkload(v.Namespace, v.Labels).ForPort(uint32(port)), v.Labels)
+	return resource.Resource{Name: name, Message: serverListener(name, host, uint32(port), mode, security.GRPCServerFilters(snap, v))}, true
 }
 
 // routeConfig: one route table per service port, with the routes of the
@@ -190,8 +192,10 @@ func clientListener(name, routeName string) *listenerv3.Listener {
 
 // serverListener: gRPC checks that the listener's address equals the one
 // it listens on, and serves RPCs only through routes whose action is
-// non-forwarding. Authorization filters run before the router.
-func serverListener(name, host string, port uint32, policy []*hcmv3.HttpFilter) *listenerv3.Listener {
+// non-forwarding. Authorization filters run before the router. Its one
+// filter chain enforces the port's peer authentication, which for gRPC is
+// STRICT (mTLS only) or DISABLE (plaintext only); see mtls.ForGRPCServer.
+func serverListener(name, host string, port uint32, mode mtls.Mode, policy []*hcmv3.HttpFilter) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: name,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
@@ -208,13 +212,17 @@ func serverListener(name, host string, port uint32, policy []*hcmv3.HttpFilter) 
 		}},
 		HttpFilters: append(slices.Clone(policy), resource.RouterFilter()),
 	}
+	chain := &listenerv3.FilterChain{
+		Name:    "inbound|" + strconv.FormatUint(uint64(port), 10),
+		Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)},
+	}
+	if mode == mtls.Strict {
+		chain.TransportSocket = networking.GRPCServerTransportSocket()
+	}
 	return &listenerv3.Listener{
 		Name:             name,
 		Address:          eds.SocketAddress(host, port),
 		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		FilterChains: []*listenerv3.FilterChain{{
-			Name:    "inbound|" + strconv.FormatUint(uint64(port), 10),
-			Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)},
-		}},
+		FilterChains:     []*listenerv3.FilterChain{chain},
 	}
 }

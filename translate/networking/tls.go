@@ -8,6 +8,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/resource"
@@ -108,6 +109,71 @@ func agentSecret(name string) *tlsv3.SdsSecretConfig {
 					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
 				}}},
 			}},
+		},
+	}
+}
+
+// Certificate provider names proxyless gRPC reads its identity from:
+// pilot-agent's gRPC bootstrap defines one file_watcher provider instance,
+// "default", serving the workload certificate and key and the root bundle
+// it writes to disk. The certificate names are opaque to file_watcher;
+// they are istiod's, so a provider that does read them sees the same
+// names as the SDS secrets of Envoy.
+const grpcProviderInstance = "default"
+
+// GRPCServerTransportSocket is the transport socket of a proxyless
+// server's filter chain that enforces Istio mTLS: it presents the
+// workload certificate and requires a client certificate signed by the
+// mesh root. gRPC servers cannot match client SANs (gRFC A29), so any
+// workload of the mesh is accepted, as with istiod.
+func GRPCServerTransportSocket() *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{
+		CommonTlsContext:         grpcCommonTLS(nil),
+		RequireClientCertificate: wrapperspb.Bool(true),
+	}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
+
+// grpcClientTransportSocket originates Istio mTLS from a proxyless
+// client, accepting only servers whose certificate carries one of sans
+// (any mesh workload when empty).
+func grpcClientTransportSocket(sans []string) *corev3.TransportSocket {
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: grpcCommonTLS(sans)}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
+
+// grpcCommonTLS names the certificate provider for the identity and the
+// roots, in the fields of gRFC A29 and, for gRPC releases that predate
+// them, in the deprecated ones; gRPC reads the former when present. gRPC
+// rejects what it does not implement (tls_params, SDS, typed SAN
+// matchers), so the context carries nothing else; SANs go in
+// match_subject_alt_names, the only SAN field gRPC reads.
+func grpcCommonTLS(sans []string) *tlsv3.CommonTlsContext {
+	validation := &tlsv3.CertificateValidationContext{
+		CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsRootCA},
+	}
+	for _, san := range sans {
+		validation.MatchSubjectAltNames = append(validation.MatchSubjectAltNames, //nolint:staticcheck // gRPC reads no other SAN field.
+			&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}})
+	}
+	return &tlsv3.CommonTlsContext{
+		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsWorkload},
+		TlsCertificateCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{ //nolint:staticcheck // for gRPC releases without gRFC A29's fields.
+			InstanceName: grpcProviderInstance, CertificateName: sdsWorkload,
+		},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext: validation,
+				ValidationContextCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{ //nolint:staticcheck // for gRPC releases without gRFC A29's fields.
+					InstanceName: grpcProviderInstance, CertificateName: sdsRootCA,
+				},
+			},
 		},
 	}
 }

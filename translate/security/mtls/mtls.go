@@ -54,6 +54,32 @@ func (m Mode) String() string {
 	return "PERMISSIVE"
 }
 
+// TLSModeLabel is the workload label that says whether a workload
+// speaks Istio mTLS: injected sidecars (and proxyless workloads that
+// opt in) carry TLSModeIstio. Clients use it to pick mTLS per endpoint.
+const (
+	TLSModeLabel = "security.istio.io/tlsMode"
+	TLSModeIstio = "istio"
+)
+
+// SpeaksMTLS reports whether workload labels declare Istio mTLS.
+func SpeaksMTLS(labels map[string]string) bool { return labels[TLSModeLabel] == TLSModeIstio }
+
+// ForGRPCServer maps a mode onto what a proxyless gRPC server can
+// enforce. gRPC cannot tell TLS from plaintext on one port (gRFC A36
+// matches raw_buffer only), so PERMISSIVE becomes, as with istiod, STRICT
+// for a workload labelled for Istio mTLS — its clients will use mTLS —
+// and DISABLE for any other.
+func ForGRPCServer(m Mode, labels map[string]string) Mode {
+	if m != Permissive {
+		return m
+	}
+	if SpeaksMTLS(labels) {
+		return Strict
+	}
+	return Disable
+}
+
 // Workload is the effective peer authentication of one workload.
 type Workload struct {
 	// Mode applies to every port without an entry in Ports.

@@ -214,3 +214,22 @@ func TestModeString(t *testing.T) {
 		}
 	}
 }
+
+func TestForGRPCServer(t *testing.T) {
+	labelled := map[string]string{TLSModeLabel: TLSModeIstio}
+	for _, tc := range []struct {
+		mode   Mode
+		labels map[string]string
+		want   Mode
+	}{
+		{Permissive, labelled, Strict},
+		{Permissive, map[string]string{TLSModeLabel: "disabled"}, Disable},
+		{Permissive, nil, Disable},
+		{Strict, nil, Strict},
+		{Disable, labelled, Disable},
+	} {
+		if got := ForGRPCServer(tc.mode, tc.labels); got != tc.want {
+			t.Errorf("ForGRPCServer(%v, %v) = %v, want %v", tc.mode, tc.labels, got, tc.want)
+		}
+	}
+}
