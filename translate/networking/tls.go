@@ -137,17 +137,6 @@ func GRPCServerTransportSocket() *corev3.TransportSocket {
 	}
 }
 
-// grpcClientTransportSocket originates Istio mTLS from a proxyless
-// client, accepting only servers whose certificate carries one of sans
-// (any mesh workload when empty).
-func grpcClientTransportSocket(sans []string) *corev3.TransportSocket {
-	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: grpcCommonTLS(sans)}
-	return &corev3.TransportSocket{
-		Name:       wellknown.TransportSocketTLS,
-		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
-	}
-}
-
 // grpcCommonTLS names the certificate provider for the identity and the
 // roots, in the fields of gRFC A29 and, for gRPC releases that predate
 // them, in the deprecated ones; gRPC reads the former when present. gRPC

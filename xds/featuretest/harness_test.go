@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
@@ -129,6 +131,39 @@ func (b *backend) UnaryCall(ctx context.Context, _ *testgrpc.SimpleRequest) (*te
 		}
 	}
 	return &testgrpc.SimpleResponse{Hostname: b.name}, nil
+}
+
+// startXDSServer serves a backend named name with xds.NewGRPCServer on
+// lis, configured by bootstrap, and waits until pilotlight's listener has
+// put it in SERVING.
+func startXDSServer(t *testing.T, lis net.Listener, bootstrap []byte, name string, creds credentials.TransportCredentials) {
+	t.Helper()
+	serving := make(chan struct{})
+	srv, err := xds.NewGRPCServer(
+		grpc.Creds(creds),
+		xds.BootstrapContentsForTesting(bootstrap),
+		xds.ServingModeCallback(func(addr net.Addr, args xds.ServingModeChangeArgs) {
+			t.Logf("server %v: mode %v (%v)", addr, args.Mode, args.Err)
+			if args.Mode == connectivity.ServingModeServing {
+				select {
+				case <-serving:
+				default:
+					close(serving)
+				}
+			}
+		}),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testgrpc.RegisterTestServiceServer(srv, &backend{name: name})
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	select {
+	case <-serving:
+	case <-time.After(30 * time.Second):
+		t.Fatal("xDS server never reached SERVING")
+	}
 }
 
 // startBackend serves on ip:0 (any 127.0.0.0/8 address works on Linux).

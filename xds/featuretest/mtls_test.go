@@ -12,19 +12,16 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/xds"
 
 	"github.com/pilotlight/pilotlight/ca"
 )
@@ -174,50 +171,12 @@ func TestStrictPeerAuthenticationRefusesPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.write(t, "endpoints.yaml", `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: greeter-xds
-  namespace: demo
-  labels:
-    kubernetes.io/service-name: greeter
-addressType: IPv4
-ports:
-- name: grpc
-  port: `+strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)+`
-endpoints:
-- addresses: [127.0.0.22]
-`)
+	p.write(t, "endpoints.yaml", greeterEndpoints(lis))
 	creds, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	serving := make(chan struct{})
-	srv, err := xds.NewGRPCServer(
-		grpc.Creds(creds),
-		xds.BootstrapContentsForTesting(bootstrapWithCerts(t, p.addr, "greeter-0", "demo", "127.0.0.22", serverCerts)),
-		xds.ServingModeCallback(func(addr net.Addr, args xds.ServingModeChangeArgs) {
-			t.Logf("server %v: mode %v (%v)", addr, args.Mode, args.Err)
-			if args.Mode == connectivity.ServingModeServing {
-				select {
-				case <-serving:
-				default:
-					close(serving)
-				}
-			}
-		}),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	testgrpc.RegisterTestServiceServer(srv, &backend{name: "greeter-0"})
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	select {
-	case <-serving:
-	case <-time.After(30 * time.Second):
-		t.Fatal("xDS server never reached SERVING")
-	}
+	startXDSServer(t, lis, bootstrapWithCerts(t, p.addr, "greeter-0", "demo", "127.0.0.22", serverCerts), "greeter-0", creds)
 
 	dial := func(c credentials.TransportCredentials) testgrpc.TestServiceClient {
 		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(c))

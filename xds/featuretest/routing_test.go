@@ -2,16 +2,14 @@ package featuretest
 
 import (
 	"context"
+	"fmt"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
-	"google.golang.org/grpc/xds"
 )
 
 const greeterService = `apiVersion: v1
@@ -30,6 +28,26 @@ spec:
   - name: grpc
     port: 7070
 `
+
+// greeterEndpoints is an EndpointSlice putting the one address lis
+// listens on behind greeter's grpc port.
+func greeterEndpoints(lis net.Listener) string {
+	addr := lis.Addr().(*net.TCPAddr)
+	return fmt.Sprintf(`apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: greeter-xds
+  namespace: demo
+  labels:
+    kubernetes.io/service-name: greeter
+addressType: IPv4
+ports:
+- name: grpc
+  port: %d
+endpoints:
+- addresses: [%s]
+`, addr.Port, addr.IP)
+}
 
 // A grpc-go xDS client reaches every backend of a service through
 // pilotlight; editing the EndpointSlice file moves traffic without a
@@ -85,49 +103,9 @@ func TestProxylessServerServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := lis.Addr().(*net.TCPAddr).Port
-	p.write(t, "endpoints.yaml", `apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: greeter-xds
-  namespace: demo
-  labels:
-    kubernetes.io/service-name: greeter
-addressType: IPv4
-ports:
-- name: grpc
-  port: `+strconv.Itoa(port)+`
-endpoints:
-- addresses: [127.0.0.21]
-`)
+	p.write(t, "endpoints.yaml", greeterEndpoints(lis))
 
-	serving := make(chan struct{})
-	srv, err := xds.NewGRPCServer(
-		grpc.Creds(insecure.NewCredentials()),
-		xds.BootstrapContentsForTesting(grpcBootstrap(t, p.addr, "greeter-0", "demo", "127.0.0.21")),
-		xds.ServingModeCallback(func(addr net.Addr, args xds.ServingModeChangeArgs) {
-			t.Logf("server %v: mode %v (%v)", addr, args.Mode, args.Err)
-			if args.Mode == connectivity.ServingModeServing {
-				select {
-				case <-serving:
-				default:
-					close(serving)
-				}
-			}
-		}),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &backend{name: "xds-server"}
-	testgrpc.RegisterTestServiceServer(srv, b)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	select {
-	case <-serving:
-	case <-time.After(30 * time.Second):
-		t.Fatal("xDS server never reached SERVING")
-	}
+	startXDSServer(t, lis, grpcBootstrap(t, p.addr, "greeter-0", "demo", "127.0.0.21"), "xds-server", insecure.NewCredentials())
 
 	// Reach it both directly and through an xDS client.
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -199,7 +199,7 @@ func (p *Policies) ForWorkload(ns string, labels map[string]string) Workload {
 
 func (p *Policies) selectorFor(ns string, labels map[string]string) *model.Config {
 	for _, c := range p.selecting[ns] {
-		if selects(spec(c).GetSelector().GetMatchLabels(), labels) {
+		if model.Selects(spec(c).GetSelector().GetMatchLabels(), labels) {
 			return c
 		}
 	}
@@ -216,7 +216,7 @@ func (p *Policies) Conflicts() []Conflict { return p.conflicts }
 func (p *Policies) SelectorConflict(ns string, labels map[string]string) (Conflict, bool) {
 	var all []*model.Config
 	for _, c := range p.selecting[ns] {
-		if selects(spec(c).GetSelector().GetMatchLabels(), labels) {
+		if model.Selects(spec(c).GetSelector().GetMatchLabels(), labels) {
 			all = append(all, c)
 		}
 	}
@@ -238,16 +238,6 @@ func inherit(parent Mode, m *securityv1beta1.PeerAuthentication_MutualTLS) Mode 
 		return Disable
 	}
 	return parent
-}
-
-// selects reports whether a non-empty selector matches labels.
-func selects(selector, labels map[string]string) bool {
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
 
 // spec returns the config's PeerAuthentication, or an empty one if the
