@@ -86,11 +86,23 @@ func (p *pilotlight) write(t *testing.T, name, body string) {
 // proxyless workload in namespace ns at ip.
 func grpcBootstrap(t *testing.T, xdsAddr, pod, ns, ip string) []byte {
 	t.Helper()
-	b, err := bootstrap.GRPC(bootstrap.Node{
+	return grpcBootstrapWithCerts(t, xdsAddr, pod, ns, ip, "")
+}
+
+// grpcBootstrapWithCerts is grpcBootstrap for a workload whose
+// certificate files are in dir ("" for none), as `pilotlight bootstrap
+// --grpc --cert-dir` writes it.
+func grpcBootstrapWithCerts(t *testing.T, xdsAddr, pod, ns, ip, dir string) []byte {
+	t.Helper()
+	certs := bootstrap.CertificateFiles{Dir: dir}
+	if dir != "" {
+		certs.Refresh = time.Minute
+	}
+	b, err := bootstrap.GRPCWithCertificates(bootstrap.Node{
 		ID:     fmt.Sprintf("sidecar~%s~%s.%s~%s.svc.cluster.local", ip, pod, ns, ns),
 		Region: "r1",
 		Zone:   "z1",
-	}, xdsAddr)
+	}, xdsAddr, certs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -24,6 +23,7 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 
 	"github.com/pilotlight/pilotlight/ca"
+	"github.com/pilotlight/pilotlight/xds/bootstrap"
 )
 
 // meshCA is pilotlight's CA with a fresh root, issuing workload
@@ -51,8 +51,9 @@ func newMeshCA(t *testing.T) *meshCA {
 	return &meshCA{authority: a}
 }
 
-// issue writes cert-chain.pem, key.pem and root-cert.pem for the service
-// account ns/sa into a new directory and returns it.
+// issue writes the certificate files istio-agent writes (chain, key,
+// root) for the service account ns/sa into a new directory and returns
+// it.
 func (c *meshCA) issue(t *testing.T, ns, sa string) string {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -73,9 +74,9 @@ func (c *meshCA) issue(t *testing.T, ns, sa string) string {
 	}
 	dir := t.TempDir()
 	for name, body := range map[string][]byte{
-		"cert-chain.pem": []byte(strings.Join(issued.ChainPEM, "")),
-		"key.pem":        pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
-		"root-cert.pem":  c.authority.Material().RootsPEM(),
+		bootstrap.CertChainFile: []byte(strings.Join(issued.ChainPEM, "")),
+		bootstrap.KeyFile:       pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		bootstrap.RootCertFile:  c.authority.Material().RootsPEM(),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o600); err != nil {
 			t.Fatal(err)
@@ -90,7 +91,7 @@ func (c *meshCA) issue(t *testing.T, ns, sa string) string {
 // host name).
 func (c *meshCA) tlsConfig(t *testing.T, dir string, want spiffeid.ID) *tls.Config {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert-chain.pem"), filepath.Join(dir, "key.pem"))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, bootstrap.CertChainFile), filepath.Join(dir, bootstrap.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,30 +114,6 @@ func (c *meshCA) tlsConfig(t *testing.T, dir string, want spiffeid.ID) *tls.Conf
 			return nil
 		},
 	}
-}
-
-// bootstrapWithCerts is grpcBootstrap plus the file_watcher certificate
-// provider pilot-agent configures, reading the files in dir.
-func bootstrapWithCerts(t *testing.T, xdsAddr, pod, ns, ip, dir string) []byte {
-	t.Helper()
-	var b map[string]any
-	if err := json.Unmarshal(grpcBootstrap(t, xdsAddr, pod, ns, ip), &b); err != nil {
-		t.Fatal(err)
-	}
-	b["certificate_providers"] = map[string]any{"default": map[string]any{
-		"plugin_name": "file_watcher",
-		"config": map[string]any{
-			"certificate_file":    filepath.Join(dir, "cert-chain.pem"),
-			"private_key_file":    filepath.Join(dir, "key.pem"),
-			"ca_certificate_file": filepath.Join(dir, "root-cert.pem"),
-			"refresh_interval":    "60s",
-		},
-	}}
-	out, err := json.Marshal(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func peerAuthentication(ns, mode string) string {
@@ -176,7 +153,7 @@ func TestStrictPeerAuthenticationRefusesPlaintext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startXDSServer(t, lis, bootstrapWithCerts(t, p.addr, "greeter-0", "demo", "127.0.0.22", serverCerts), "greeter-0", creds)
+	startXDSServer(t, lis, grpcBootstrapWithCerts(t, p.addr, "greeter-0", "demo", "127.0.0.22", serverCerts), "greeter-0", creds)
 
 	dial := func(c credentials.TransportCredentials) testgrpc.TestServiceClient {
 		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(c))
