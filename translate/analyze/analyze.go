@@ -42,6 +42,7 @@ func Run(snap *model.Snapshot) []model.Problem {
 	out = append(out, serviceEntries(snap)...)
 	out = append(out, authorizationPolicies(snap)...)
 	out = append(out, peerAuthentications(snap)...)
+	out = append(out, requestAuthentications(snap)...)
 	slices.SortFunc(out, func(a, b model.Problem) int {
 		return cmp.Or(cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Namespace, b.Namespace),
 			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Field, b.Field), cmp.Compare(a.Code, b.Code))

@@ -3,8 +3,10 @@ package analyze_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/types/known/durationpb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
@@ -153,6 +155,9 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 	}}})
 	add("ext", &securityv1beta1.AuthorizationPolicy{Action: securityv1beta1.AuthorizationPolicy_CUSTOM,
 		ActionDetail: &securityv1beta1.AuthorizationPolicy_Provider{Provider: &securityv1beta1.AuthorizationPolicy_ExtensionProvider{Name: "nowhere"}}})
+	b.AddConfig(&model.Config{Kind: model.KindRequestAuthentication, Namespace: "ns-0", Name: "ra", Spec: &securityv1beta1.RequestAuthentication{
+		JwtRules: []*securityv1beta1.JWTRule{{Issuer: "i", Timeout: durationpb.New(time.Second)}},
+	}})
 	var got []string
 	for _, p := range analyze.Run(b.Build()) {
 		got = append(got, p.Name+" "+p.Field+" "+p.Code)
@@ -165,6 +170,8 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 		"jwt spec.rules[0].when[0] " + analyze.CodeNotTranslated,                       // on TCP ports
 		"jwt spec.rules[0].when[0] " + analyze.CodeNotForGRPC,
 		"jwt spec.rules[0].when[1] " + analyze.CodeNotTranslated, // an unknown attribute
+		"ra spec.jwtRules " + analyze.CodeNotForGRPC,
+		"ra spec.jwtRules[0].timeout " + analyze.CodeNotTranslated,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"fmt"
 	"slices"
 
 	securityv1beta1 "istio.io/api/security/v1beta1"
@@ -60,6 +61,31 @@ func authorizationPolicies(snap *model.Snapshot) []model.Problem {
 		default:
 			if dryRun {
 				out = append(out, finding(c, CodeNotForGRPC, "metadata.annotations", "", "proxyless gRPC servers do not log: dry-run policies are left out"))
+			}
+		}
+	}
+	return out
+}
+
+// requestAuthentications reports what of each RequestAuthentication is
+// not carried out: targetRefs, the per-rule fetch timeout (pilotlight
+// fetches keys itself, with one timeout), and everything on proxyless gRPC
+// servers, which verify no tokens.
+func requestAuthentications(snap *model.Snapshot) []model.Problem {
+	var out []model.Problem
+	for _, c := range snap.Configs(model.KindRequestAuthentication) {
+		spec := model.AsRequestAuthentication(c)
+		if spec.GetTargetRef() != nil || len(spec.GetTargetRefs()) > 0 {
+			out = append(out, finding(c, CodeNotTranslated, "spec.targetRefs", "use spec.selector to apply the policy to workloads",
+				"targetRef binds gateways and waypoints, which pilotlight does not configure with request authentication: the policy applies to no workload"))
+			continue
+		}
+		out = append(out, finding(c, CodeNotForGRPC, "spec.jwtRules", "",
+			"proxyless gRPC servers verify no JWTs: tokens are not checked there, and AuthorizationPolicy conditions on them cannot be enforced (see those policies' findings)"))
+		for i, r := range spec.GetJwtRules() {
+			if r.GetTimeout() != nil {
+				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].timeout", i), "set serve --jwks-timeout",
+					"pilotlight fetches keys itself with one timeout for every rule"))
 			}
 		}
 	}

@@ -12,26 +12,28 @@ type Diff struct {
 	Configs    map[ConfigKey]struct{}
 	// Credentials are TLS credentials (Secrets) whose bytes changed.
 	Credentials map[CredentialKey]struct{}
+	// JWKS are the JWKS sources whose fetched keys changed.
+	JWKS map[string]struct{}
 }
 
 // Empty reports whether nothing changed.
 func (d Diff) Empty() bool {
 	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
-		len(d.Endpoints) == 0 && len(d.Configs) == 0 && len(d.Credentials) == 0
+		len(d.Endpoints) == 0 && len(d.Configs) == 0 && len(d.Credentials) == 0 && len(d.JWKS) == 0
 }
 
 // EndpointsOnly reports whether the only changes are endpoint changes, which
 // need an EDS push and nothing else.
 func (d Diff) EndpointsOnly() bool {
 	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
-		len(d.Configs) == 0 && len(d.Credentials) == 0 && len(d.Endpoints) > 0
+		len(d.Configs) == 0 && len(d.Credentials) == 0 && len(d.JWKS) == 0 && len(d.Endpoints) > 0
 }
 
 // CredentialsOnly reports whether the only changes are to TLS
 // credentials, which only the secrets built from them depend on.
 func (d Diff) CredentialsOnly() bool {
 	return !d.Full && !d.Mesh && len(d.Namespaces) == 0 && len(d.Services) == 0 &&
-		len(d.Configs) == 0 && len(d.Endpoints) == 0 && len(d.Credentials) > 0
+		len(d.Configs) == 0 && len(d.Endpoints) == 0 && len(d.JWKS) == 0 && len(d.Credentials) > 0
 }
 
 // DiffSnapshots compares two snapshots by their per-item content hashes. A
@@ -47,6 +49,7 @@ func DiffSnapshots(old, cur *Snapshot) Diff {
 		Endpoints:   changedKeys(old.endpointHash, cur.endpointHash),
 		Configs:     changedKeys(old.configHash, cur.configHash),
 		Credentials: changedKeys(old.credHash, cur.credHash),
+		JWKS:        changedKeys(old.jwksHash, cur.jwksHash),
 	}
 }
 

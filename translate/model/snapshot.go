@@ -45,6 +45,8 @@ type Snapshot struct {
 	hasSubsets  bool
 	anyExportTo bool // some service is not exported everywhere
 	credentials map[CredentialKey]*Credential
+	// jwks are fetched key sets by source (jwks.go).
+	jwks map[string]string
 
 	// Content hashes per item, for Diff.
 	serviceHash  map[string]uint64
@@ -53,6 +55,7 @@ type Snapshot struct {
 	nsHash       map[string]uint64
 	meshHash     uint64
 	credHash     map[CredentialKey]uint64
+	jwksHash     map[string]uint64
 }
 
 // Mesh returns the mesh settings. Never nil.
@@ -282,6 +285,9 @@ func (s *Snapshot) contentVersion() string {
 	})
 	for _, k := range creds {
 		put("cred", k.String(), s.credHash[k])
+	}
+	for _, k := range sortedKeys(s.jwksHash) {
+		put("jwks", k, s.jwksHash[k])
 	}
 	return strconv.FormatUint(h.Sum64(), 16)
 }

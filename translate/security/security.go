@@ -16,6 +16,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/security/authn"
 	"github.com/pilotlight/pilotlight/translate/security/authz"
 )
 
@@ -23,10 +24,11 @@ import (
 // connection managers run before the router.
 func InboundHTTPFilters(snap *model.Snapshot, v model.InboundView) []*hcmv3.HttpFilter {
 	p := authz.For(snap, v.Namespace, v.Labels)
-	if p.Empty() {
-		return nil
+	var jwt []*hcmv3.HttpFilter
+	if f := authn.HTTPFilter(snap, v.Namespace, v.Labels); f != nil {
+		jwt = []*hcmv3.HttpFilter{f}
 	}
-	return slices.Concat(authz.CustomHTTPFilters(snap, p), authz.HTTPFilters(snap, p))
+	return slices.Concat(authz.CustomHTTPFilters(snap, p), jwt, authz.HTTPFilters(snap, p))
 }
 
 // InboundNetworkFilters are the network filters an Envoy sidecar's
@@ -40,7 +42,9 @@ func InboundNetworkFilters(snap *model.Snapshot, v model.InboundView) []*listene
 }
 
 // GRPCServerFilters are the HTTP filters a proxyless gRPC server runs
-// before its router.
+// before its router. gRPC has no jwt_authn: RequestAuthentications do not
+// apply, and AuthorizationPolicy conditions on tokens are unenforceable
+// there (see authz).
 func GRPCServerFilters(snap *model.Snapshot, v model.InboundView) []*hcmv3.HttpFilter {
 	p := authz.For(snap, v.Namespace, v.Labels)
 	if p.Empty() {
