@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"net/netip"
+
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -46,10 +48,35 @@ func (r *report) virtualService(vs *networkingv1alpha3.VirtualService) {
 		for j, d := range t.GetRoute() {
 			r.destination(spec.Child("tcp").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
 		}
+		for j, m := range t.GetMatch() {
+			r.subnets(spec.Child("tcp").Index(i).Child("match").Index(j).Child("destinationSubnets"), m.GetDestinationSubnets())
+		}
 	}
 	for i, t := range vs.GetTls() {
 		for j, d := range t.GetRoute() {
 			r.destination(spec.Child("tls").Index(i).Child("route").Index(j), d.GetDestination(), d.GetWeight())
+		}
+		if len(t.GetMatch()) == 0 {
+			r.errorf(spec.Child("tls").Index(i).Child("match"), "a TLS rule needs at least one match (on SNI hosts)")
+		}
+		for j, m := range t.GetMatch() {
+			path := spec.Child("tls").Index(i).Child("match").Index(j)
+			if len(m.GetSniHosts()) == 0 {
+				r.errorf(path.Child("sniHosts"), "at least one SNI host is required")
+			}
+			r.subnets(path.Child("destinationSubnets"), m.GetDestinationSubnets())
+		}
+	}
+}
+
+// subnets checks destination subnets: IP addresses or CIDRs.
+func (r *report) subnets(path *field.Path, subnets []string) {
+	for i, s := range subnets {
+		if _, err := netip.ParsePrefix(s); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(s); err != nil {
+			r.errorf(path.Index(i), "%q is neither an IP address nor a CIDR", s)
 		}
 	}
 }

@@ -205,6 +205,34 @@ spec:
 			},
 		},
 		{
+			name: "virtual service l4 matches",
+			yaml: `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: shop}
+spec:
+  hosts: [db]
+  tcp:
+  - match:
+    - destinationSubnets: [10.0.0.0/8, 10.1.2.3, not-a-subnet]
+    route:
+    - destination: {host: db}
+  tls:
+  - route:
+    - destination: {host: db}
+  - match:
+    - destinationSubnets: [10.0.0.0/33]
+    route:
+    - destination: {host: db}
+`,
+			want: []want{
+				{Field: "spec.tcp[0].match[0].destinationSubnets[2]", Message: "neither an IP address nor a CIDR"},
+				{Field: "spec.tls[0].match", Message: "at least one match"},
+				{Field: "spec.tls[1].match[0].sniHosts", Message: "at least one SNI host"},
+				{Field: "spec.tls[1].match[0].destinationSubnets[0]", Message: "neither an IP address nor a CIDR"},
+			},
+		},
+		{
 			name: "delegating virtual service",
 			yaml: `
 apiVersion: networking.istio.io/v1
@@ -237,7 +265,8 @@ spec:
     - destination: {host: reviews}
   - delegate: {name: again}
   tls:
-  - route:
+  - match: [{sniHosts: [reviews.example.com]}]
+    route:
     - destination: {host: reviews}
 `,
 			want: []want{

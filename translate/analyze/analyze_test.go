@@ -222,3 +222,25 @@ func TestPeerAuthenticationFindings(t *testing.T) {
 		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
 	}
 }
+
+func TestTLSRouteFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder() // svc-0 in ns-0
+	b.AddConfig(&model.Config{Kind: model.KindVirtualService, Namespace: "ns-0", Name: "tls", Spec: &networkingv1alpha3.VirtualService{
+		Hosts: []string{"svc-0"},
+		Tls: []*networkingv1alpha3.TLSRoute{{
+			Match: []*networkingv1alpha3.TLSMatchAttributes{{SniHosts: []string{"svc-0.example.com"}, DestinationSubnets: []string{"10.0.0.0/8"}}},
+			Route: []*networkingv1alpha3.RouteDestination{{Destination: &networkingv1alpha3.Destination{Host: "nowhere"}}},
+		}},
+	}})
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		got[p.Name+" "+p.Field] = p.Code
+	}
+	want := map[string]string{
+		"tls spec.tls": analyze.CodeNotForGRPC,
+		"tls spec.tls[0].route[0].destination.host": analyze.CodeReferenceNotFound,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}

@@ -33,12 +33,6 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 			out = append(out, httpRule(snap, c, fmt.Sprintf("spec.http[%d]", i), rule)...)
 		}
 		for i, rule := range vs.GetTcp() {
-			for j, m := range rule.GetMatch() {
-				if len(m.GetDestinationSubnets()) > 0 {
-					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.tcp[%d].match[%d].destinationSubnets", i, j), "",
-						"destinationSubnets matches are not applied yet: the match never applies"))
-				}
-			}
 			for j, r := range rule.GetRoute() {
 				out = append(out, destinationProblems(snap, c, fmt.Sprintf("spec.tcp[%d].route[%d].destination", i, j), r.GetDestination())...)
 			}
@@ -47,7 +41,12 @@ func virtualServices(snap *model.Snapshot) []model.Problem {
 			out = append(out, delegation(snap, c)...)
 		}
 		if len(vs.GetTls()) > 0 && mesh {
-			out = append(out, finding(c, CodeNotTranslated, "spec.tls", "", "TLS routes are not applied to sidecars yet"))
+			out = append(out, grpcOnly(c, "spec.tls", "TLS routes"))
+		}
+		for i, rule := range vs.GetTls() {
+			for j, r := range rule.GetRoute() {
+				out = append(out, destinationProblems(snap, c, fmt.Sprintf("spec.tls[%d].route[%d].destination", i, j), r.GetDestination())...)
+			}
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package networking
 
 import (
 	"slices"
+	"strings"
 
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
@@ -10,61 +11,118 @@ import (
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
-// TCPProxy builds the tcp_proxy for one TCP service port: the first
-// VirtualService tcp rule whose match applies (port, source namespace,
-// gateways) picks the destinations, weighted when there are several;
-// without one, the service's own cluster. Matches on destination subnets
-// need per-connection data a sidecar's outbound listener does not split
-// on, so such rules are skipped (Analyze reports them).
-func TCPProxy(in RouteInput) *tcpproxyv3.TcpProxy {
-	own := resource.OutboundClusterName(in.Port.Number, "", in.Service.Hostname)
-	out := &tcpproxyv3.TcpProxy{StatPrefix: own, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: own}}
-	if in.VirtualService == nil {
-		return out
-	}
-	for _, rule := range model.AsVirtualService(in.VirtualService).GetTcp() {
-		if !tcpRuleApplies(rule.GetMatch(), in) || len(rule.GetRoute()) == 0 {
-			continue
-		}
-		if len(rule.GetRoute()) == 1 {
-			c := destinationCluster(rule.GetRoute()[0].GetDestination(), in)
-			out.StatPrefix, out.ClusterSpecifier = c, &tcpproxyv3.TcpProxy_Cluster{Cluster: c}
-			return out
-		}
-		wc := &tcpproxyv3.TcpProxy_WeightedCluster{}
-		for _, d := range rule.GetRoute() {
-			if d.GetWeight() > 0 {
-				wc.Clusters = append(wc.Clusters, &tcpproxyv3.TcpProxy_WeightedCluster_ClusterWeight{
-					Name: destinationCluster(d.GetDestination(), in), Weight: uint32(d.GetWeight()),
-				})
-			}
-		}
-		if len(wc.Clusters) > 0 {
-			out.ClusterSpecifier = &tcpproxyv3.TcpProxy_WeightedClusters{WeightedClusters: wc}
-		}
-		return out
-	}
-	return out
+// L4Chain is one way a sidecar forwards connections to a TCP or TLS
+// service port: which connections it takes, by the SNI the client sends
+// and the address it dialled (neither set: all of them), and where they
+// go.
+type L4Chain struct {
+	ServerNames        []string
+	DestinationSubnets []string
+	Proxy              *tcpproxyv3.TcpProxy
 }
 
-func tcpRuleApplies(matches []*networkingv1alpha3.L4MatchAttributes, in RouteInput) bool {
-	if len(matches) == 0 {
-		return true
+// L4Chains returns the chains of one TCP or TLS service port, the most
+// specific first, as Istio builds them for sidecars.
+//
+// A TLS port (TLS, HTTPS) is routed by the VirtualService's tls rules:
+// each match that applies to the client (port, source namespace and
+// labels, gateways) becomes a chain on its SNI hosts and destination
+// subnets; a later match repeating an earlier one's SNI hosts and subnets
+// can never be reached and is left out. When one applies, connections
+// that match none are not forwarded, as in Istio.
+//
+// Any other TCP port is routed by the tcp rules: matches with destination
+// subnets become chains on those subnets, and the first match without
+// (or a rule without matches) ends the list as the catch-all.
+//
+// Either way, without a catch-all from the rules the port's own cluster
+// is the catch-all.
+func L4Chains(in RouteInput) []L4Chain {
+	vs := &networkingv1alpha3.VirtualService{}
+	if in.VirtualService != nil {
+		vs = model.AsVirtualService(in.VirtualService)
 	}
-	for _, m := range matches {
-		if m.GetPort() != 0 && m.GetPort() != in.Port.Number {
-			continue
+	var out []L4Chain
+	if in.Port.Protocol == model.TLS || in.Port.Protocol == model.HTTPS {
+		seen := map[string]bool{}
+		for _, rule := range vs.GetTls() {
+			for _, m := range rule.GetMatch() {
+				if len(rule.GetRoute()) == 0 || !l4Applies(m.GetPort(), m.GetSourceNamespace(), m.GetSourceLabels(), m.GetGateways(), in) {
+					continue
+				}
+				key := strings.Join(m.GetSniHosts(), ",") + "|" + strings.Join(m.GetDestinationSubnets(), ",")
+				if p := tcpProxyTo(rule.GetRoute(), in); p != nil && !seen[key] {
+					seen[key] = true
+					out = append(out, L4Chain{ServerNames: m.GetSniHosts(), DestinationSubnets: m.GetDestinationSubnets(), Proxy: p})
+				}
+			}
 		}
-		if ns := m.GetSourceNamespace(); ns != "" && ns != in.ClientNamespace {
-			continue
+		if len(out) > 0 {
+			return out
 		}
-		if !model.Selects(m.GetSourceLabels(), in.ClientLabels) || len(m.GetDestinationSubnets()) > 0 {
-			continue
-		}
-		if gws := m.GetGateways(); len(gws) > 0 && !slices.Contains(gws, model.MeshGateway) {
-			continue
-		}
-		return true
+		return []L4Chain{{Proxy: ownCluster(in)}}
 	}
-	return false
+	for _, rule := range vs.GetTcp() {
+		p := tcpProxyTo(rule.GetRoute(), in)
+		if p == nil {
+			continue
+		}
+		if len(rule.GetMatch()) == 0 {
+			return append(out, L4Chain{Proxy: p})
+		}
+		var subnets []string
+		for _, m := range rule.GetMatch() {
+			if !l4Applies(m.GetPort(), m.GetSourceNamespace(), m.GetSourceLabels(), m.GetGateways(), in) {
+				continue
+			}
+			if len(m.GetDestinationSubnets()) == 0 {
+				return append(out, L4Chain{Proxy: p})
+			}
+			subnets = append(subnets, m.GetDestinationSubnets()...)
+		}
+		if len(subnets) > 0 {
+			out = append(out, L4Chain{DestinationSubnets: subnets, Proxy: p})
+		}
+	}
+	return append(out, L4Chain{Proxy: ownCluster(in)})
+}
+
+// ownCluster forwards to the service port's own cluster.
+func ownCluster(in RouteInput) *tcpproxyv3.TcpProxy {
+	own := resource.OutboundClusterName(in.Port.Number, "", in.Service.Hostname)
+	return &tcpproxyv3.TcpProxy{StatPrefix: own, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: own}}
+}
+
+// tcpProxyTo forwards to a rule's destinations, weighted when there are
+// several; nil when none has weight.
+func tcpProxyTo(routes []*networkingv1alpha3.RouteDestination, in RouteInput) *tcpproxyv3.TcpProxy {
+	if len(routes) == 1 {
+		c := destinationCluster(routes[0].GetDestination(), in)
+		return &tcpproxyv3.TcpProxy{StatPrefix: c, ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: c}}
+	}
+	wc := &tcpproxyv3.TcpProxy_WeightedCluster{}
+	for _, d := range routes {
+		if d.GetWeight() > 0 {
+			wc.Clusters = append(wc.Clusters, &tcpproxyv3.TcpProxy_WeightedCluster_ClusterWeight{
+				Name: destinationCluster(d.GetDestination(), in), Weight: uint32(d.GetWeight()),
+			})
+		}
+	}
+	if len(wc.Clusters) == 0 {
+		return nil
+	}
+	return &tcpproxyv3.TcpProxy{
+		StatPrefix:       resource.OutboundClusterName(in.Port.Number, "", in.Service.Hostname),
+		ClusterSpecifier: &tcpproxyv3.TcpProxy_WeightedClusters{WeightedClusters: wc},
+	}
+}
+
+// l4Applies checks the parts of a tcp or tls match that a sidecar
+// decides when its config is built: they describe the client, not the
+// connection.
+func l4Applies(port uint32, sourceNS string, sourceLabels map[string]string, gateways []string, in RouteInput) bool {
+	return (port == 0 || port == in.Port.Number) &&
+		(sourceNS == "" || sourceNS == in.ClientNamespace) &&
+		model.Selects(sourceLabels, in.ClientLabels) &&
+		(len(gateways) == 0 || slices.Contains(gateways, model.MeshGateway))
 }

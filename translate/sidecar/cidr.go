@@ -16,6 +16,7 @@ import (
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -33,45 +34,128 @@ import (
 type rangeChains struct {
 	byPort map[uint32][]*listenerv3.FilterChain
 	seen   map[string]bool
-	sni    map[uint32]bool // ports whose chains match on SNI
 }
 
 func newRangeChains() *rangeChains {
-	return &rangeChains{byPort: map[uint32][]*listenerv3.FilterChain{}, seen: map[string]bool{}, sni: map[uint32]bool{}}
+	return &rangeChains{byPort: map[uint32][]*listenerv3.FilterChain{}, seen: map[string]bool{}}
 }
 
-// addSNI registers a TLS service port's chain, matched by the service's
-// hostname as SNI (a wildcard host matches as a wildcard server name).
-func (rc *rangeChains) addSNI(svc *model.Service, port uint32, chain *listenerv3.FilterChain) {
-	key := "sni:" + svc.Hostname + "_" + strconv.FormatUint(uint64(port), 10)
-	if rc.seen[key] {
-		return
-	}
-	rc.seen[key] = true
-	c := proto.Clone(chain).(*listenerv3.FilterChain)
-	c.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{svc.Hostname}}
-	rc.byPort[port] = append(rc.byPort[port], c)
-	rc.sni[port] = true
+// addSNI registers the chains of a TLS service port without an address:
+// the ones its tls rules give match their SNI hosts, the service's own
+// matches its hostname as SNI (a wildcard host as a wildcard server
+// name).
+func (rc *rangeChains) addSNI(svc *model.Service, port uint32, l4 []networking.L4Chain) {
+	rc.put(port, l4FilterChains(l4, nil, []string{svc.Hostname}))
 }
 
-// add registers a service port's chain for each of the service's ranges.
-// Envoy rejects two chains with one match, so a range claimed on a port
-// by an earlier service (services come sorted by hostname) stays its.
-func (rc *rangeChains) add(svc *model.Service, port uint32, chain *listenerv3.FilterChain) {
+// add registers a service port's chains for each of the service's
+// ranges; a chain on destination subnets of its own keeps those.
+func (rc *rangeChains) add(svc *model.Service, port uint32, l4 []networking.L4Chain) {
 	for _, cidr := range svc.CIDRs {
-		p, err := netip.ParsePrefix(cidr)
-		key := cidr + "_" + strconv.FormatUint(uint64(port), 10)
-		if err != nil || rc.seen[key] {
+		rc.put(port, l4FilterChains(l4, []string{cidr}, nil))
+	}
+}
+
+// put adds chains to a port. Envoy rejects two chains with one match, so
+// a match claimed on a port by an earlier service (services come sorted
+// by hostname) stays its.
+func (rc *rangeChains) put(port uint32, chains []*listenerv3.FilterChain) {
+	for _, c := range chains {
+		key := strconv.FormatUint(uint64(port), 10) + "|" + matchKey(c.GetFilterChainMatch())
+		if rc.seen[key] {
 			continue
 		}
 		rc.seen[key] = true
-		c := proto.Clone(chain).(*listenerv3.FilterChain)
-		c.FilterChainMatch = &listenerv3.FilterChainMatch{PrefixRanges: []*corev3.CidrRange{{
-			AddressPrefix: p.Addr().String(),
-			PrefixLen:     wrapperspb.UInt32(uint32(p.Bits())),
-		}}}
 		rc.byPort[port] = append(rc.byPort[port], c)
 	}
+}
+
+// l4FilterChains turns a service port's chains into filter chains. A
+// chain that names no destination subnets takes ranges (nil: any
+// address), one that names no SNI hosts takes serverNames (nil: any). A
+// chain whose subnets are all unusable is left out rather than widened
+// to every address (validation rejects such subnets).
+func l4FilterChains(l4 []networking.L4Chain, ranges, serverNames []string) []*listenerv3.FilterChain {
+	out := make([]*listenerv3.FilterChain, 0, len(l4))
+	for _, c := range l4 {
+		subnets, names := c.DestinationSubnets, c.ServerNames
+		if len(subnets) == 0 {
+			subnets = ranges
+		}
+		if len(names) == 0 {
+			names = serverNames
+		}
+		fc := tcpProxyChain(c.Proxy)
+		if len(subnets) > 0 || len(names) > 0 {
+			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: names, PrefixRanges: cidrRanges(subnets)}
+			if len(subnets) > 0 && len(fc.FilterChainMatch.PrefixRanges) == 0 {
+				continue
+			}
+		}
+		out = append(out, fc)
+	}
+	return out
+}
+
+// cidrRanges parses addresses (a bare IP is a single-address range) and
+// CIDRs, skipping what is neither.
+func cidrRanges(subnets []string) []*corev3.CidrRange {
+	var out []*corev3.CidrRange
+	for _, s := range subnets {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, &corev3.CidrRange{AddressPrefix: p.Addr().String(), PrefixLen: wrapperspb.UInt32(uint32(p.Bits()))})
+	}
+	return out
+}
+
+// matchKey identifies a filter chain match, for telling repeats apart.
+func matchKey(m *listenerv3.FilterChainMatch) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic("sidecar: filter chain match not encodable: " + err.Error())
+	}
+	return string(b)
+}
+
+// addChains appends chains to a listener, leaving out any whose match an
+// earlier chain has (Envoy would reject the listener), and reads the SNI
+// when a chain matches on it.
+func addChains(l *listenerv3.Listener, chains []*listenerv3.FilterChain) {
+	seen := map[string]bool{}
+	for _, c := range l.FilterChains {
+		seen[matchKey(c.GetFilterChainMatch())] = true
+	}
+	for _, c := range chains {
+		key := matchKey(c.GetFilterChainMatch())
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		l.FilterChains = append(l.FilterChains, c)
+		if len(c.GetFilterChainMatch().GetServerNames()) > 0 {
+			readSNI(l)
+		}
+	}
+}
+
+// readSNI gives a listener the TLS inspector, once.
+func readSNI(l *listenerv3.Listener) {
+	for _, f := range l.ListenerFilters {
+		if f.GetName() == wellknown.TlsInspector {
+			return
+		}
+	}
+	l.ListenerFilters = append(l.ListenerFilters, &listenerv3.ListenerFilter{
+		Name:       wellknown.TlsInspector,
+		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&tlsinspectorv3.TlsInspector{})},
+	})
 }
 
 // attach adds the chains to each port's wildcard listener. A listener
@@ -99,13 +183,7 @@ func (rc *rangeChains) attach(byName map[string]*listenerv3.Listener, snap *mode
 			}
 			byName[name] = l
 		}
-		l.FilterChains = append(l.FilterChains, rc.byPort[port]...)
-		if rc.sni[port] {
-			l.ListenerFilters = append(l.ListenerFilters, &listenerv3.ListenerFilter{
-				Name:       wellknown.TlsInspector,
-				ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&tlsinspectorv3.TlsInspector{})},
-			})
-		}
+		addChains(l, rc.byPort[port])
 	}
 }
 

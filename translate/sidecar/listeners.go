@@ -34,18 +34,19 @@ const wildcardIP = "0.0.0.0"
 // wins, as in Istio.
 func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Resource {
 	byName := map[string]*listenerv3.Listener{}
-	add := func(ip string, port uint32, chain *listenerv3.FilterChain) {
+	add := func(ip string, port uint32, chains ...*listenerv3.FilterChain) {
 		name := ip + "_" + strconv.FormatUint(uint64(port), 10)
 		if _, taken := byName[name]; taken {
 			return
 		}
-		byName[name] = &listenerv3.Listener{
+		l := &listenerv3.Listener{
 			Name:             name,
 			Address:          eds.SocketAddress(ip, port),
 			BindToPort:       wrapperspb.Bool(false),
 			TrafficDirection: corev3.TrafficDirection_OUTBOUND,
-			FilterChains:     []*listenerv3.FilterChain{chain},
 		}
+		addChains(l, chains)
+		byName[name] = l
 	}
 	ranges := newRangeChains()
 	services := snap.ServicesFor(v.Namespace, v.Labels)
@@ -62,7 +63,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			if !port.Protocol.IsTCP() {
 				continue
 			}
-			chain := tcpProxyChain(networking.TCPProxy(networking.RouteInput{
+			l4 := networking.L4Chains(networking.RouteInput{
 				Snap:            snap,
 				VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
 				Service:         svc,
@@ -70,23 +71,23 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 				ClientNamespace: v.Namespace,
 				ClientLabels:    v.Labels,
 				Target:          networking.Envoy,
-			}))
+			})
 			switch {
 			case len(svc.Addresses) > 0 || len(svc.CIDRs) > 0:
 				for _, vip := range svc.Addresses {
-					add(vip, port.Number, chain)
+					add(vip, port.Number, l4FilterChains(l4, nil, nil)...)
 				}
-				ranges.add(svc, port.Number, chain)
+				ranges.add(svc, port.Number, l4)
 			case svc.Resolution == model.Passthrough:
 				for _, e := range snap.EndpointsForPort(svc.Hostname, port.Name) {
 					if e.Health == model.Healthy {
-						add(e.Address, port.Number, chain)
+						add(e.Address, port.Number, l4FilterChains(l4, nil, nil)...)
 					}
 				}
 			case port.Protocol == model.TLS || port.Protocol == model.HTTPS:
-				ranges.addSNI(svc, port.Number, chain)
+				ranges.addSNI(svc, port.Number, l4)
 			default:
-				add(wildcardIP, port.Number, chain)
+				add(wildcardIP, port.Number, l4FilterChains(l4, nil, nil)...)
 			}
 		}
 	}
