@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -31,7 +33,8 @@ import (
 // for its SPIFFE id with the Pod's real projected token, writes it and the
 // gRPC bootstrap, and a grpc-go client and xDS-enabled server, each
 // configured only by its agent's bootstrap, complete calls through
-// pilotlight's config relayed by the agents.
+// pilotlight's config relayed by the agents, in plaintext; once a STRICT
+// PeerAuthentication applies, the server refuses plaintext clients.
 func TestAgentProxyless(t *testing.T) {
 	e := newEnv(t)
 	c := e.cluster
@@ -52,7 +55,8 @@ func TestAgentProxyless(t *testing.T) {
 	srv := e.xdsServer(t, server)
 	t.Logf("xDS server serving %v after start", srv.WaitServing(t).Round(time.Millisecond))
 
-	for i, r := range e.xdsCalls(t, client, target("mesh", "echo"), 3) {
+	echo := target("mesh", "echo")
+	for i, r := range e.xdsCalls(t, client, echo, 3) {
 		if r.Code != "OK" || r.Backend != "echo-v1" {
 			t.Errorf("call %d: %s %s from %q, want OK from echo-v1", i, r.Code, r.Error, r.Backend)
 		}
@@ -61,7 +65,39 @@ func TestAgentProxyless(t *testing.T) {
 			t.Errorf("call %d: client saw %s, server saw %s, want plaintext on both sides", i, r.Security, r.SeenSecurity)
 		}
 	}
+	// So far the server takes plaintext from anyone, xDS or not.
+	if got, err := workload.Call(srv.Addr); err != nil || got != "echo-v1" {
+		t.Errorf("plaintext call without xDS before STRICT: %q, %v; want an answer from echo-v1", got, err)
+	}
+
+	// STRICT: the server takes mutual TLS only; plaintext clients, with
+	// xDS or without, are refused.
+	c.Apply(t, "mesh", []byte(strictPeerAuthentication))
+	took := wait.For(t, wait.Long, "the server to refuse plaintext", func() error {
+		if got, err := workload.Call(srv.Addr); status.Code(err) != codes.Unavailable {
+			return fmt.Errorf("a plaintext call got %q, %v; want Unavailable", got, err)
+		}
+		return nil
+	})
+	t.Logf("server refuses plaintext %v after STRICT was applied", took.Round(time.Millisecond))
+	for i, r := range e.xdsCalls(t, client, echo, 2) {
+		if r.Code != codes.Unavailable.String() {
+			t.Errorf("plaintext xDS call %d under STRICT: %+v, want Unavailable", i, r)
+		}
+	}
 }
+
+// strictPeerAuthentication makes every workload of the namespace accept
+// only mutual TLS.
+const strictPeerAuthentication = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: default
+spec:
+  mtls:
+    mode: STRICT
+`
 
 // checkWorkloadCert fails the test unless the agent wrote a certificate
 // for its workload's SPIFFE id, for client and server authentication,

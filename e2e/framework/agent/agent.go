@@ -46,6 +46,14 @@ const (
 	RootCertFile  = "root-cert.pem"
 )
 
+// rootCertPath is where the control plane's root is mounted, relative to
+// the agent's working directory, as the injection template mounts
+// ConfigMap istio-ca-root-cert.
+const rootCertPath = "var/run/secrets/istio/root-cert.pem"
+
+// maxSocketPath is the longest path of a Unix socket on Linux.
+const maxSocketPath = 107
+
 // Spec describes the workload an agent serves and the control plane it
 // talks to.
 type Spec struct {
@@ -92,13 +100,20 @@ type Agent struct {
 func Start(t testing.TB, bin, logDir string, spec Spec) *Agent {
 	t.Helper()
 	dir := t.TempDir()
+	// Where the agent keeps its sockets and the application's bootstrap.
+	proxyDir := filepath.Join(dir, "etc", "istio", "proxy")
 	statusPort := ports.Free(t)
 	a := &Agent{
 		Spec:          spec,
 		Dir:           dir,
 		CertDir:       filepath.Join(dir, "var", "lib", "istio", "data"),
-		BootstrapPath: filepath.Join(dir, "etc", "istio", "proxy", "grpc-bootstrap.json"),
+		BootstrapPath: filepath.Join(proxyDir, "grpc-bootstrap.json"),
 		StatusAddr:    "127.0.0.1:" + strconv.Itoa(statusPort),
+	}
+	// The agent listens for the application's xDS on a Unix socket
+	// there, whose path the kernel caps (sun_path).
+	if socket := filepath.Join(proxyDir, "XDS"); len(socket) > maxSocketPath {
+		t.Fatalf("agent: the xDS socket path %s is longer than a Unix socket allows (%d bytes); shorten the test's name", socket, maxSocketPath)
 	}
 	excluded, err := hostInterfaces()
 	if err != nil {
@@ -114,7 +129,7 @@ func Start(t testing.TB, bin, logDir string, spec Spec) *Agent {
 			// namespace; here that is the host's, which are no Pod's.
 			"traffic.sidecar.istio.io/excludeInterfaces": strings.Join(excluded, ","),
 		}),
-		"var/run/secrets/istio/root-cert.pem": spec.RootCert,
+		rootCertPath: spec.RootCert,
 	}
 	for name, data := range files {
 		path := filepath.Join(dir, name)
@@ -134,13 +149,13 @@ func Start(t testing.TB, bin, logDir string, spec Spec) *Agent {
 		"discoveryAddress": spec.ControlPlane,
 		// Absolute: the agent puts its xDS socket here, and the
 		// application, in another working directory, dials it.
-		"configPath": filepath.Join(dir, "etc", "istio", "proxy"),
+		"configPath": proxyDir,
 		"statusPort": statusPort,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rootPath := filepath.Join(dir, "var/run/secrets/istio/root-cert.pem")
+	rootPath := filepath.Join(dir, rootCertPath)
 	env := []string{
 		// What Istio's grpc-agent template sets.
 		"DISABLE_ENVOY=true",
