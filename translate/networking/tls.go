@@ -9,6 +9,7 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/resource"
@@ -164,5 +165,69 @@ func grpcCommonTLS(sans []string) *tlsv3.CommonTlsContext {
 				},
 			},
 		},
+	}
+}
+
+// inboundCiphers are the cipher suites an Envoy sidecar accepts for Istio
+// mTLS (TLS 1.2; TLS 1.3 suites are not configurable), istiod's default
+// when the mesh's meshMTLS names none.
+var inboundCiphers = []string{
+	"ECDHE-ECDSA-AES256-GCM-SHA384",
+	"ECDHE-RSA-AES256-GCM-SHA384",
+	"ECDHE-ECDSA-AES128-GCM-SHA256",
+	"ECDHE-RSA-AES128-GCM-SHA256",
+	"AES256-GCM-SHA384",
+	"AES128-GCM-SHA256",
+}
+
+// InboundMTLSTransportSocket terminates Istio mTLS on an Envoy sidecar's
+// inbound filter chain: it presents the workload certificate, requires a
+// client certificate signed by the mesh root (both from istio-agent over
+// SDS) and, when the mesh has trust domain aliases, one from the mesh's
+// trust domains. HTTP chains offer h2 and http/1.1; TCP chains also
+// istio-peer-exchange, which Istio peers use for metadata exchange.
+func InboundMTLSTransportSocket(mesh *meshv1alpha1.MeshConfig, http bool) *corev3.TransportSocket {
+	alpn := []string{"h2", "http/1.1"}
+	if !http {
+		alpn = append([]string{"istio-peer-exchange"}, alpn...)
+	}
+	ciphers := inboundCiphers
+	if cs := mesh.GetMeshMTLS().GetCipherSuites(); len(cs) > 0 {
+		ciphers = cs
+	}
+	minVersion := tlsv3.TlsParameters_TLSv1_2
+	if mesh.GetMeshMTLS().GetMinProtocolVersion() == meshv1alpha1.MeshConfig_TLSConfig_TLSV1_3 {
+		minVersion = tlsv3.TlsParameters_TLSv1_3
+	}
+	validation := &tlsv3.CertificateValidationContext{}
+	if aliases := mesh.GetTrustDomainAliases(); len(aliases) > 0 {
+		for _, td := range append([]string{mesh.GetTrustDomain()}, aliases...) {
+			validation.MatchTypedSubjectAltNames = append(validation.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
+				SanType: tlsv3.SubjectAltNameMatcher_URI,
+				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}},
+			})
+		}
+	}
+	ctx := &tlsv3.DownstreamTlsContext{
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			AlpnProtocols: alpn,
+			TlsParams: &tlsv3.TlsParameters{
+				CipherSuites:              ciphers,
+				TlsMinimumProtocolVersion: minVersion,
+				TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
+			},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{agentSecret(sdsWorkload)},
+			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+					DefaultValidationContext:         validation,
+					ValidationContextSdsSecretConfig: agentSecret(sdsRootCA),
+				},
+			},
+		},
+		RequireClientCertificate: wrapperspb.Bool(true),
+	}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
 	}
 }

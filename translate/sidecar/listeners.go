@@ -2,14 +2,10 @@ package sidecar
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	httpinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
-	originaldstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
@@ -20,7 +16,6 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
-	"github.com/pilotlight/pilotlight/translate/security"
 )
 
 const wildcardIP = "0.0.0.0"
@@ -153,83 +148,4 @@ func tcpProxyChain(tcp *tcpproxyv3.TcpProxy) *listenerv3.FilterChain {
 		Name:       wellknown.TCPProxy,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: resource.Any(tcp)},
 	}}}
-}
-
-// inboundListener is virtualInbound (15006): one filter chain per port the
-// workload serves, matched on the original destination port, terminating
-// HTTP or proxying TCP to inbound|PORT||; anything else passes through to
-// the application unchanged. Traffic addressed to 15006 itself would loop
-// and is dropped.
-func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resource {
-	chains := []*listenerv3.FilterChain{}
-	blackhole := tcpChain(resource.BlackHoleCluster, resource.BlackHoleCluster)
-	blackhole.Name = "virtualInbound-blackhole"
-	blackhole.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(resource.VirtualInboundPort)}
-	chains = append(chains, blackhole)
-
-	// Authorization (and authentication) filters are the workload's, the
-	// same on every port.
-	httpSecurity, tcpSecurity := security.InboundHTTPFilters(snap, v), security.InboundNetworkFilters(snap, v)
-	seen := map[uint32]bool{resource.VirtualInboundPort: true}
-	for _, inst := range snap.InstancesAt(v.IPs) {
-		port := inst.Endpoint.Port
-		if inst.Port.Protocol == model.UDP || seen[port] {
-			continue
-		}
-		seen[port] = true
-		cluster := resource.InboundClusterName(port)
-		var chain *listenerv3.FilterChain
-		if inst.Port.Protocol.IsHTTP() {
-			chain = httpInboundChain(inst, cluster, httpSecurity)
-		} else {
-			chain = tcpChain(cluster, cluster)
-			chain.Filters = slices.Concat(tcpSecurity, chain.Filters)
-		}
-		chain.Name = fmt.Sprintf("%s_%d", wildcardIP, port)
-		chain.FilterChainMatch = &listenerv3.FilterChainMatch{DestinationPort: wrapperspb.UInt32(port)}
-		chains = append(chains, chain)
-	}
-
-	passthrough := tcpChain(resource.InboundPassthroughCluster, resource.InboundPassthroughCluster)
-	passthrough.Name = resource.VirtualInboundListener
-	chains = append(chains, passthrough)
-
-	return resource.Resource{Name: resource.VirtualInboundListener, Message: &listenerv3.Listener{
-		Name:             resource.VirtualInboundListener,
-		Address:          eds.SocketAddress(wildcardIP, resource.VirtualInboundPort),
-		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		ListenerFilters: []*listenerv3.ListenerFilter{
-			{Name: wellknown.OriginalDestination, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&originaldstv3.OriginalDst{})}},
-			{Name: wellknown.HttpInspector, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: resource.Any(&httpinspectorv3.HttpInspector{})}},
-		},
-		FilterChains: chains,
-	}}
-}
-
-// httpInboundChain terminates HTTP for one served port; security filters
-// run before the router.
-func httpInboundChain(inst model.ServiceInstance, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
-	port := inst.Endpoint.Port
-	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: fmt.Sprintf("inbound_%s_%d", wildcardIP, port),
-		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
-			Name:             cluster,
-			ValidateClusters: wrapperspb.Bool(false),
-			VirtualHosts: []*routev3.VirtualHost{{
-				Name:    fmt.Sprintf("inbound|http|%d", port),
-				Domains: []string{"*"},
-				Routes: []*routev3.Route{{
-					Name:      "default",
-					Match:     prefixMatch("/"),
-					Action:    &routev3.Route_Route{Route: networking.RouteTo(cluster)},
-					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(inst.Service.Hostname, inst.Port.Number) + "/*"},
-				}},
-			}},
-		}},
-		HttpFilters: append(slices.Clone(policy), resource.RouterFilter()),
-		// Inbound requests come from the network: the peer address is the
-		// real client.
-		UseRemoteAddress: wrapperspb.Bool(true),
-	}
-	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)}}
 }
