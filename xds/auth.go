@@ -55,8 +55,13 @@ func callerOf(ctx context.Context) *ca.Caller {
 // RegisterAuthenticated serves ADS, SotW and delta, on g, for streams
 // that prove an identity with authn (see above). g must be the TLS
 // server: over plaintext, a token could be replayed by anyone on the
-// path.
-func (s *Server) RegisterAuthenticated(g *grpc.Server, authn StreamAuthenticator) {
+// path. With an issuer, plain Envoys that opt in are served workload
+// secrets it mints (workload.go); call it once.
+func (s *Server) RegisterAuthenticated(g *grpc.Server, authn StreamAuthenticator, issuer WorkloadCA) {
+	if issuer != nil {
+		s.cache.workload.Store(newWorkloadSecrets(issuer, &s.cache.builder, s.log, s.metrics))
+		go s.cache.renewWorkloadSecrets(s.ctx, s.opts.WorkloadRenewCheck)
+	}
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, &authenticatedADS{s: s, authn: authn})
 }
 

@@ -46,8 +46,29 @@ var testTrustDomain = spiffeid.RequireTrustDomainFromString("cluster.local")
 type tlsPort struct {
 	addr      string
 	authority *ca.Authority
+	issuer    *testIssuer
 	roots     *x509.CertPool
 	reviews   *fakeReviews
+}
+
+// testIssuer is the CA as the server sees it, with roots that a test
+// can add to the trust bundle.
+type testIssuer struct {
+	*ca.Authority
+	mu    sync.Mutex
+	extra []byte
+}
+
+func (i *testIssuer) TrustBundlePEM() []byte {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return append(i.Authority.TrustBundlePEM(), i.extra...)
+}
+
+func (i *testIssuer) addRoot(pemRoot []byte) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.extra = append(i.extra, pemRoot...)
 }
 
 func (h *harness) serveTLS() *tlsPort {
@@ -70,7 +91,8 @@ func (h *harness) serveTLS() *tlsPort {
 		ca.NewTokenAuthenticator(ca.TokenOptions{Client: reviews.client, TrustDomain: testTrustDomain}),
 	}
 	g := grpc.NewServer(append(h.srv.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
-	h.srv.RegisterAuthenticated(g, authn)
+	issuer := &testIssuer{Authority: authority}
+	h.srv.RegisterAuthenticated(g, authn, issuer)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.t.Fatal(err)
@@ -81,7 +103,7 @@ func (h *harness) serveTLS() *tlsPort {
 	for _, r := range m.Roots {
 		roots.AddCert(r)
 	}
-	return &tlsPort{addr: lis.Addr().String(), authority: authority, roots: roots, reviews: reviews}
+	return &tlsPort{addr: lis.Addr().String(), authority: authority, issuer: issuer, roots: roots, reviews: reviews}
 }
 
 // creds is what a client presents on the TLS port.

@@ -34,6 +34,9 @@ type Cache struct {
 	generatorFor func(model.Flavor) (translate.Generator, error)
 	// serveCredentials: see Options.ServeCredentials and sds.go.
 	serveCredentials bool
+	// workload mints plain Envoys' workload secrets once the TLS port
+	// is served with a CA (workload.go).
+	workload atomic.Pointer[workloadSecrets]
 
 	current atomic.Pointer[generation]
 	// pushed is the last snapshot whose push has finished.

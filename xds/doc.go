@@ -2,7 +2,9 @@
 // the gRPC server side of xDS: go-control-plane's protocol server on top
 // of pilotlight's own cache (Cache), the one debounce that turns snapshot
 // updates into pushes, ACK/NACK tracking per proxy and type, stream
-// admission and maximum stream age, metrics, and the debug endpoints
+// admission and maximum stream age, the authentication of streams on the
+// TLS port (auth.go), the workload certificates minted for plain Envoys
+// (workload.go), metrics, and the debug endpoints
 // (/ready, /debug/syncz, /debug/config_dump, /debug/problemz, whose JSON
 // shapes live in xds/debugapi).
 //

@@ -16,6 +16,9 @@ const (
 	// reasonFull: caused by a change that touches everything (the mesh
 	// settings, namespaces, or the first snapshot).
 	reasonFull = "full"
+	// reasonCertificate: a plain Envoy's minted workload certificate was
+	// renewed (workload.go).
+	reasonCertificate = "certificate"
 )
 
 type metrics struct {
@@ -32,6 +35,8 @@ type metrics struct {
 	refusedSecrets       prometheus.Counter
 	streamsAuthenticated *prometheus.CounterVec
 	streamsRefused       *prometheus.CounterVec
+	minted               *prometheus.CounterVec
+	mintFailures         prometheus.Counter
 	problems             *prometheus.GaugeVec
 }
 
@@ -47,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pilotlight_xds_pushes_total",
-			Help: "Responses handed to ADS streams, by type and by what caused them (initial, endpoints, config, full).",
+			Help: "Responses handed to ADS streams, by type and by what caused them (initial, endpoints, config, full, certificate).",
 		}, []string{"type", "reason"}),
 		pushDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "pilotlight_xds_push_duration_seconds",
@@ -95,11 +100,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "pilotlight_xds_refused_streams_total",
 			Help: "ADS streams on the TLS port refused before any config was sent, by reason (no_credentials, token_rejected, client_certificate_rejected, tokenreview_unavailable, identity_mismatch).",
 		}, []string{"reason"}),
+		minted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pilotlight_xds_workload_certificates_minted_total",
+			Help: "Key pairs and certificates minted for plain Envoys' workload secrets (default, ROOTCA), by reason (new, half_life, trust_bundle).",
+		}, []string{"reason"}),
+		mintFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pilotlight_xds_workload_certificate_failures_total",
+			Help: "Failed attempts to mint a plain Envoy's workload certificate; the current one, if any, stays.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connectedProxies, m.pushes, m.pushDuration, m.nacks, m.debounce,
 			m.fullPushes, m.generatedResources, m.cacheHits, m.invalidResources, m.generationErrors, m.refusedSecrets, m.problems,
-			m.streamsAuthenticated, m.streamsRefused)
+			m.streamsAuthenticated, m.streamsRefused, m.minted, m.mintFailures)
 	}
 	return m
 }

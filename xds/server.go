@@ -52,6 +52,9 @@ type Options struct {
 	// stream; streams that proved an identity on the TLS port get their
 	// namespace's secrets either way (see sds.go).
 	ServeCredentials bool
+	// WorkloadRenewCheck is how often minted workload secrets are checked
+	// for renewal (workload.go).
+	WorkloadRenewCheck time.Duration
 }
 
 // Server is pilotlight's ADS server.
@@ -93,6 +96,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.MaxStreamAgeGrace <= 0 {
 		opts.MaxStreamAgeGrace = DefaultMaxStreamAgeGrace
+	}
+	if opts.WorkloadRenewCheck <= 0 {
+		opts.WorkloadRenewCheck = DefaultWorkloadRenewCheck
 	}
 	log := opts.Logger.Named("xds")
 	m := newMetrics(opts.Registry)

@@ -13,6 +13,7 @@ import (
 	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/xds/bootstrap"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
@@ -31,6 +32,10 @@ type proxyStream struct {
 	// caller is the identity the stream proved (see auth.go); nil on a
 	// plaintext stream.
 	caller *ca.Caller
+	// mintsSecrets: the node opted in to workload secrets over ADS and
+	// the stream proved an identity to mint them for (workload.go). Set
+	// with the identity.
+	mintsSecrets bool
 
 	// Identity, set once from the first request's node and read-only
 	// afterwards (guarded by mu until set; see identify).
@@ -168,6 +173,9 @@ func (c *Cache) closeStream(key streamKey) {
 		}
 	}
 	c.mu.Unlock()
+	if ok && st.mintsSecrets {
+		c.workload.Load().unref(st.caller.ID)
+	}
 	if !ok {
 		return
 	}
@@ -234,6 +242,16 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 		st.err = status.Errorf(codes.InvalidArgument, "proxy %q: %v", p.ID, err)
 		c.log.Warn("refusing stream: no generator", zap.String("proxy", p.ID), zap.Error(err))
 		return
+	}
+	if optsIn(node) {
+		if w := c.workload.Load(); w != nil && st.caller != nil {
+			st.mintsSecrets = true
+			w.ref(st.caller.ID)
+		} else {
+			c.log.Warn("the node asks for its workload certificate over ADS ("+bootstrap.MetaWorkloadSDS+
+				"), which is served only on the TLS port to a stream that proved an identity; it gets none",
+				zap.String("proxy", p.ID), zap.Bool("authenticated", st.caller != nil))
+		}
 	}
 	st.node, st.proxy, st.ov, st.iv, st.gen = node, p, ov, iv, gen
 	st.outKey, st.inKey = ov.Key(), iv.Key()

@@ -278,11 +278,15 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 			}
 		}
 	}
-	// Names outside both sets exist only when built by name.
+	// Names outside both sets are a plain Envoy's workload secrets, or
+	// exist only when built by name.
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		var extra []*built
-		for _, n := range missing {
+		extra, rest, ok := c.workloadSecretsFor(st, missing)
+		if !ok {
+			return nil, nil, false
+		}
+		for _, n := range rest {
 			b, hit, ok := c.named(g, st, typeURL, n)
 			if !ok {
 				return nil, nil, false
@@ -292,6 +296,7 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 				hits[b.from] = hit
 			}
 		}
+		slices.SortFunc(extra, func(a, b *built) int { return strings.Compare(a.name, b.name) })
 		items = mergeSorted(items, extra)
 	}
 	return items, hits, true

@@ -158,8 +158,9 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	// ADS is served here too, so that istio-agent can use 15012 for both
 	// as with istiod. Every stream on this port proves an identity with
 	// the CA's authenticators and its node must claim that identity
-	// (xds/auth.go).
-	xdsServer.RegisterAuthenticated(g, authn)
+	// (xds/auth.go); plain Envoys that ask get workload certificates the
+	// CA mints (xds/workload.go).
+	xdsServer.RegisterAuthenticated(g, authn, authority)
 	go func() {
 		<-ctx.Done()
 		stopGRPC(log, g)

@@ -16,6 +16,13 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 )
 
+// MetaWorkloadSDS is the node metadata key with which a plain Envoy (no
+// istio-agent) asks pilotlight for its workload certificate: with the
+// value "true", a stream that proved an identity on the TLS port is
+// served secrets "default" (a key pair pilotlight mints for that
+// identity) and "ROOTCA" (the mesh's trust bundle) over ADS.
+const MetaWorkloadSDS = "PILOTLIGHT_WORKLOAD_SDS"
+
 // Node is the identity a bootstrap announces.
 type Node struct {
 	// ID is Istio's TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local.
@@ -29,6 +36,9 @@ type Node struct {
 	Region, Zone string
 	// Proxyless marks a gRPC application (GENERATOR=grpc).
 	Proxyless bool
+	// WorkloadSDS asks for the workload certificate over ADS
+	// (MetaWorkloadSDS).
+	WorkloadSDS bool
 }
 
 // Proto builds the xDS node with the metadata keys istio-agent sets, and
@@ -63,6 +73,9 @@ func (n Node) Proto() (*corev3.Node, error) {
 	}
 	if n.Proxyless {
 		md[model.MetaGenerator] = model.GeneratorGRPC
+	}
+	if n.WorkloadSDS {
+		md[MetaWorkloadSDS] = "true"
 	}
 	st, err := structpb.NewStruct(md)
 	if err != nil {
