@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/pilotlight/pilotlight/discovery/file"
+	"github.com/pilotlight/pilotlight/discovery/jwks"
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/xds"
 )
@@ -49,9 +50,13 @@ type serveOptions struct {
 	// serveGatewaySecrets serves them to plaintext streams too, and
 	// implies readSecrets.
 	serveGatewaySecrets bool
-	log                 logOptions
-	kube                kubeOptions
-	ca                  caOptions
+	// jwksTimeout and jwksRefresh bound and pace fetching the keys of
+	// RequestAuthentications' jwksUri.
+	jwksTimeout time.Duration
+	jwksRefresh time.Duration
+	log         logOptions
+	kube        kubeOptions
+	ca          caOptions
 	// restConfig reaches the Kubernetes API server; nil with --config-dir.
 	restConfig *rest.Config
 }
@@ -114,6 +119,8 @@ when it changes.`,
 			"(needs the pilotlight-gateway-secrets ClusterRole, deploy/gateway-secrets; with --config-dir Secrets in the directory are always read)")
 	f.BoolVar(&o.serveGatewaySecrets, "serve-gateway-secrets", false,
 		"--read-secrets, and serve the secrets to unauthenticated streams on --grpc-addr too: only for a control plane that nothing but gateways can reach, or that runs without --secure-grpc-addr")
+	f.DurationVar(&o.jwksTimeout, "jwks-timeout", jwks.DefaultTimeout, "how long fetching the keys of a RequestAuthentication's jwksUri (or its issuer's OpenID discovery document) may take")
+	f.DurationVar(&o.jwksRefresh, "jwks-refresh", jwks.DefaultRefresh, "how often those keys are fetched again; on failure the last good keys stay")
 	o.log.addFlags(f)
 	o.kube.addFlags(f)
 	o.ca.addFlags(f)
@@ -125,6 +132,9 @@ when it changes.`,
 func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) error {
 	if o.configDir != "" && o.kube.kubeconfig != "" {
 		return errors.New("--config-dir and --kubeconfig exclude each other: serve either a directory or a cluster")
+	}
+	if o.jwksTimeout < 0 || o.jwksRefresh < 0 {
+		return fmt.Errorf("--jwks-timeout (%v) and --jwks-refresh (%v) must not be negative", o.jwksTimeout, o.jwksRefresh)
 	}
 	if o.readSecrets && o.ca.secureGRPCAddr == "" {
 		return errors.New("--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr, which is not set " +
@@ -212,7 +222,7 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	failed := make(chan error, 5)
+	failed := make(chan error, 6)
 	run := func(name string, f func() error) {
 		wg.Add(1)
 		go func() {
@@ -224,7 +234,11 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 		}()
 	}
 	run("xds server", func() error { return srv.Run(ctx) })
-	run("config source", func() error { return source.Run(ctx, srv.Update) })
+	// The keys of RequestAuthentications enter each Snapshot on its way
+	// from the source to the xDS server.
+	keys := jwks.New(jwks.Options{Timeout: o.jwksTimeout, Refresh: o.jwksRefresh, Logger: log.Named("jwks")})
+	run("jwks", func() error { return keys.Run(ctx) })
+	run("config source", func() error { return source.Run(ctx, keys.Wrap(srv.Update)) })
 	run("grpc server", func() error { return grpcServer.Serve(grpcLis) })
 	run("http server", func() error { return httpServer.Serve(httpLis) })
 	if o.ca.lis != nil {

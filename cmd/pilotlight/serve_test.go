@@ -175,6 +175,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"bad log format", serveOptions{configDir: "x", log: logOptions{format: "xml", level: "info"}}, "--log-format"},
 		{"bad mesh config", serveOptions{configDir: "x", meshConfig: "testdata/no-such-mesh.yaml", log: logOptions{format: "json", level: "info"}}, "--mesh-config"},
 		{"bad grpc address", serveOptions{configDir: "x", grpcAddr: "256.0.0.1:1", log: logOptions{format: "json", level: "info"}}, "--grpc-addr"},
+		{"negative jwks timeout", serveOptions{configDir: "x", jwksTimeout: -time.Second}, "--jwks-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runServe(context.Background(), tc.o, zaptestSink{t})
