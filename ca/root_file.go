@@ -19,6 +19,14 @@ const (
 	fileRootCert  = "root-cert.pem"
 )
 
+// The files (and Secret keys) of a self-signed CA's rotation, which only
+// pilotlight writes; istiod ignores them.
+const (
+	fileNextCACert    = "next-ca-cert.pem"
+	fileNextCAKey     = "next-ca-key.pem"
+	filePreviousRoots = "previous-roots.pem"
+)
+
 // FileStore keeps material in a directory, for 'serve --config-dir'. An
 // operator may plug an intermediate in by putting istiod's four cacerts
 // files there (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem);
@@ -102,6 +110,17 @@ func (s *FileStore) CreateIfAbsent(ctx context.Context, p KeyCertPEM) (KeyCertPE
 	p.Source = s.String()
 	return p, nil
 }
+
+// Update implements Store: a directory is not rotated, as replacing
+// several files cannot be made atomic. A root created there lives ten
+// years by default; an operator replaces it (with the process stopped).
+func (s *FileStore) Update(context.Context, KeyCertPEM) (KeyCertPEM, error) {
+	return KeyCertPEM{}, fmt.Errorf("%s: rotating a root kept in a directory: %w", s, errors.ErrUnsupported)
+}
+
+// Watch implements Store: a directory is not watched; only this process
+// writes it.
+func (s *FileStore) Watch(context.Context) <-chan struct{} { return nil }
 
 // link writes data to a temporary file in the directory and links it as
 // name, failing with fs.ErrExist if name exists.

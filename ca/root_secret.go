@@ -7,7 +7,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 )
 
 // The Secrets istiod keeps its CA in, in its own namespace.
@@ -87,6 +91,75 @@ func (s *SecretStore) CreateIfAbsent(ctx context.Context, p KeyCertPEM) (KeyCert
 	return s.fromSecret(created)
 }
 
+// Update implements Store: it rewrites istio-ca-secret, keeping the keys
+// istiod reads (ca-cert.pem and ca-key.pem are the root that signs) and
+// adding those of a rotation. The API server refuses the write if the
+// Secret changed since p was loaded.
+func (s *SecretStore) Update(ctx context.Context, p KeyCertPEM) (KeyCertPEM, error) {
+	secrets := s.client.CoreV1().Secrets(s.namespace)
+	sec, err := secrets.Get(ctx, SelfSignedSecret, metav1.GetOptions{})
+	if err != nil {
+		return KeyCertPEM{}, fmt.Errorf("reading Secret %s/%s: %w", s.namespace, SelfSignedSecret, err)
+	}
+	if sec.ResourceVersion != p.version {
+		return KeyCertPEM{}, ErrConflict
+	}
+	sec = sec.DeepCopy()
+	if sec.Data == nil {
+		sec.Data = map[string][]byte{}
+	}
+	sec.Data[fileCACert], sec.Data[fileCAKey] = p.CACert, p.CAKey
+	for name, v := range map[string][]byte{fileNextCACert: p.NextCACert, fileNextCAKey: p.NextCAKey, filePreviousRoots: p.PreviousRoots} {
+		if len(v) == 0 {
+			delete(sec.Data, name)
+		} else {
+			sec.Data[name] = v
+		}
+	}
+	updated, err := secrets.Update(ctx, sec, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		return KeyCertPEM{}, ErrConflict
+	}
+	if err != nil {
+		return KeyCertPEM{}, fmt.Errorf("updating Secret %s/%s: %w", s.namespace, SelfSignedSecret, err)
+	}
+	return s.fromSecret(updated)
+}
+
+// Watch implements Store: it watches the two Secrets by name (which is
+// what lets RBAC grant list and watch on just them).
+func (s *SecretStore) Watch(ctx context.Context) <-chan struct{} {
+	changed := make(chan struct{}, 1)
+	for _, name := range []string{PluggedSecret, SelfSignedSecret} {
+		selector := fields.OneTermEqualSelector("metadata.name", name).String()
+		secrets := s.client.CoreV1().Secrets(s.namespace)
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = selector
+				return secrets.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = selector
+				return secrets.Watch(ctx, o)
+			},
+		}
+		kick := func(any) { notify(changed) }
+		_, inf := cache.NewInformerWithOptions(cache.InformerOptions{
+			// As generated informers do: the client says whether it
+			// can stream its lists (fake clients cannot).
+			ListerWatcher: cache.ToListWatcherWithWatchListSemantics(lw, s.client),
+			ObjectType:    &corev1.Secret{},
+			Handler: cache.ResourceEventHandlerFuncs{
+				AddFunc:    kick,
+				UpdateFunc: func(any, any) { notify(changed) },
+				DeleteFunc: kick,
+			},
+		})
+		go inf.RunWithContext(ctx)
+	}
+	return changed
+}
+
 // fromSecret reads material out of one of istiod's Secrets.
 func (s *SecretStore) fromSecret(sec *corev1.Secret) (KeyCertPEM, error) {
 	where := fmt.Sprintf("Secret %s/%s", sec.Namespace, sec.Name)
@@ -96,6 +169,11 @@ func (s *SecretStore) fromSecret(sec *corev1.Secret) (KeyCertPEM, error) {
 		CertChain: sec.Data[fileCertChain],
 		RootCert:  sec.Data[fileRootCert],
 		Source:    where,
+		version:   sec.ResourceVersion,
+	}
+	if sec.Name == SelfSignedSecret {
+		p.NextCACert, p.NextCAKey = sec.Data[fileNextCACert], sec.Data[fileNextCAKey]
+		p.PreviousRoots = sec.Data[filePreviousRoots]
 	}
 	if len(p.CACert) == 0 {
 		return KeyCertPEM{}, fmt.Errorf("%s has no %s", where, fileCACert)

@@ -4,16 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
 
-// ErrNoMaterial is what a Store's Load returns when it holds no CA
-// material yet.
-var ErrNoMaterial = errors.New("no CA material stored")
+// Errors of a Store.
+var (
+	// ErrNoMaterial is what Load returns when the store holds no CA
+	// material yet.
+	ErrNoMaterial = errors.New("no CA material stored")
+	// ErrConflict is what Update returns when the stored material changed
+	// since it was loaded.
+	ErrConflict = errors.New("the stored CA material changed since it was loaded")
+)
 
 // Store keeps the CA's signing material. Several replicas of pilotlight
-// may share one Store; CreateIfAbsent is what lets them agree on one root.
+// may share one Store; CreateIfAbsent is what lets them agree on one
+// root, and Update (guarded by a Lease, see Roots) is how it is rotated.
 type Store interface {
 	// Load returns the stored material, or ErrNoMaterial.
 	Load(ctx context.Context) (KeyCertPEM, error)
@@ -21,6 +30,15 @@ type Store interface {
 	// returns what is stored once it returns: p, or the material that
 	// was there first. It never replaces existing material.
 	CreateIfAbsent(ctx context.Context, p KeyCertPEM) (KeyCertPEM, error)
+	// Update replaces a self-signed CA's material with p, p being what
+	// Load returned with its fields changed, and returns what is stored.
+	// It fails with ErrConflict if the material changed since that Load,
+	// and with errors.ErrUnsupported if the store cannot replace material.
+	Update(ctx context.Context, p KeyCertPEM) (KeyCertPEM, error)
+	// Watch returns a channel that receives a value (coalesced) whenever
+	// the stored material may have changed, until ctx ends; nil if the
+	// store cannot tell, and must be read again from time to time.
+	Watch(ctx context.Context) <-chan struct{}
 	// String names the store for logs.
 	String() string
 }
@@ -55,8 +73,10 @@ func LoadOrCreate(ctx context.Context, s Store, o RootOptions) (*Material, bool,
 // MemoryStore keeps material in memory, for tests and for runs that need
 // no persistence.
 type MemoryStore struct {
-	mu sync.Mutex
-	p  *KeyCertPEM
+	mu       sync.Mutex
+	p        *KeyCertPEM
+	version  int
+	watchers []chan struct{}
 }
 
 // NewMemoryStore returns an empty store.
@@ -77,10 +97,53 @@ func (s *MemoryStore) CreateIfAbsent(_ context.Context, p KeyCertPEM) (KeyCertPE
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.p == nil {
-		p.Source = s.String()
-		s.p = &p
+		s.storeLocked(p)
 	}
 	return *s.p, nil
+}
+
+// Update implements Store.
+func (s *MemoryStore) Update(_ context.Context, p KeyCertPEM) (KeyCertPEM, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil || p.version != s.p.version {
+		return KeyCertPEM{}, ErrConflict
+	}
+	s.storeLocked(p)
+	return *s.p, nil
+}
+
+func (s *MemoryStore) storeLocked(p KeyCertPEM) {
+	s.version++
+	p.Source, p.version = s.String(), strconv.Itoa(s.version)
+	s.p = &p
+	for _, w := range s.watchers {
+		notify(w)
+	}
+}
+
+// Watch implements Store.
+func (s *MemoryStore) Watch(ctx context.Context) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := make(chan struct{}, 1)
+	s.watchers = append(s.watchers, w)
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.watchers = slices.DeleteFunc(s.watchers, func(c chan struct{}) bool { return c == w })
+	}()
+	return w
+}
+
+// notify sends on a channel of capacity one unless a value is already
+// waiting there: signals coalesce.
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
 }
 
 func (s *MemoryStore) String() string { return "memory" }

@@ -137,7 +137,7 @@ func (a *Authority) SignServing(pub crypto.PublicKey, dnsNames []string, ips []n
 
 // sign creates a leaf certificate for pub, shaped by name.
 func (a *Authority) sign(pub crypto.PublicKey, ttl time.Duration, name func(*x509.Certificate)) (*Issued, error) {
-	m := a.material.Load()
+	m := a.Material()
 	serial, err := newSerial()
 	if err != nil {
 		return nil, wrapError(KindInternal, ReasonSigning, err, "signing")

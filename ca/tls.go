@@ -38,7 +38,8 @@ type ServingOptions struct {
 // ServingCertificate is the TLS certificate of the port the CA is served
 // on, issued by the CA itself, so that a client that trusts the mesh's
 // root (istio-agent reads it from ConfigMap istio-ca-root-cert) trusts
-// the port. It is reissued once half its life has passed.
+// the port. It is reissued once half its life has passed, and when the
+// CA's material changes (a new root signs, or the bundle changed).
 type ServingCertificate struct {
 	authority *Authority
 	dnsNames  []string
@@ -49,6 +50,9 @@ type ServingCertificate struct {
 	mu      sync.Mutex
 	current *tls.Certificate
 	renewAt time.Time
+	// replaced is closed when the material current was issued with is
+	// replaced.
+	replaced <-chan struct{}
 }
 
 // NewServingCertificate issues the first serving certificate.
@@ -80,14 +84,14 @@ func NewServingCertificate(a *Authority, o ServingOptions) (*ServingCertificate,
 	return s, nil
 }
 
-// GetCertificate implements tls.Config.GetCertificate. Past half life the
-// certificate is reissued; if that fails the current one is kept (and
-// reissuing is tried again by the next handshake), since it is still
-// valid.
+// GetCertificate implements tls.Config.GetCertificate. Past half life, or
+// once the CA's material changed, the certificate is reissued; if that
+// fails the current one is kept (and reissuing is tried again by the
+// next handshake), since it is still valid.
 func (s *ServingCertificate) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.authority.now().Before(s.renewAt) {
+	if !s.authority.now().Before(s.renewAt) || isClosed(s.replaced) {
 		if err := s.renewLocked(); err != nil {
 			s.log.Error("reissuing the CA port's serving certificate failed; the current one stays", zap.Error(err))
 		}
@@ -106,6 +110,7 @@ func (s *ServingCertificate) renewLocked() error {
 	if err != nil {
 		return err
 	}
+	_, replaced := s.authority.Watch()
 	issued, err := s.authority.SignServing(key.Public(), s.dnsNames, s.ips, s.ttl)
 	if err != nil {
 		return err
@@ -120,12 +125,22 @@ func (s *ServingCertificate) renewLocked() error {
 		c.Certificate = append(c.Certificate, cert[0].Raw)
 	}
 	nb, na := issued.Cert.NotBefore, issued.Cert.NotAfter
-	s.current, s.renewAt = c, nb.Add(na.Sub(nb)/2)
+	s.current, s.renewAt, s.replaced = c, nb.Add(na.Sub(nb)/2), replaced
 	s.log.Info("CA port serving certificate issued",
 		zap.Strings("dns_names", s.dnsNames),
 		zap.String("serial", fmtSerial(issued.Cert)),
 		zap.Time("expires", na))
 	return nil
+}
+
+// isClosed tells whether c is closed.
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // TLSConfig returns the server side TLS configuration of the CA port.

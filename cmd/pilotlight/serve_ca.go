@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,9 @@ type caOptions struct {
 	dir                  string
 	namespace            string
 	keyType              string
+	rootTTL              time.Duration
+	rotationGrace        float64
+	activationDelay      time.Duration
 	workloadTTL          time.Duration
 	maxWorkloadTTL       time.Duration
 	servingDNSNames      []string
@@ -48,7 +52,7 @@ func (o *caOptions) addFlags(f *pflag.FlagSet) {
 	// them only logs errors. Deployments pass :15012, istiod's port.
 	f.StringVar(&o.secureGRPCAddr, "secure-grpc-addr", "",
 		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, istiod's :15012; empty serves no CA "+
-			"(in a cluster the CA needs to read Secrets istio-ca-secret and cacerts, create istio-ca-secret, and create TokenReviews)")
+			"(in a cluster the CA needs to read Secrets istio-ca-secret and cacerts, create and update istio-ca-secret, hold Lease pilotlight-ca in the same namespace, and create TokenReviews)")
 	f.StringVar(&o.trustDomain, "trust-domain", "",
 		"SPIFFE trust domain of the certificates issued (default: the mesh config's trustDomain, cluster.local unless set)")
 	f.StringVar(&o.dir, "ca-dir", "",
@@ -57,6 +61,11 @@ func (o *caOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.namespace, "ca-namespace", "",
 		"namespace of the CA Secrets istio-ca-secret and cacerts, istiod's (default: --mesh-configmap-namespace)")
 	f.StringVar(&o.keyType, "ca-key-type", string(ca.KeyECDSA), "key type of a root the CA creates: ecdsa (P-256) or rsa (2048)")
+	f.DurationVar(&o.rootTTL, "ca-root-ttl", ca.DefaultRootTTL, "validity of a self-signed root the CA creates")
+	f.Float64Var(&o.rotationGrace, "ca-root-rotation-grace", ca.DefaultRotationGrace,
+		"part of a self-signed root's life left when the next root is created and added to the trust bundle (istiod's 0.2); an operator's cacerts are never rotated")
+	f.DurationVar(&o.activationDelay, "ca-root-activation-delay", 0,
+		"how long a next root is in the trust bundle before it signs, so that every workload has it first (default: --max-workload-cert-ttl)")
 	f.DurationVar(&o.workloadTTL, "workload-cert-ttl", ca.DefaultWorkloadTTL, "validity of a workload certificate whose request names none")
 	f.DurationVar(&o.maxWorkloadTTL, "max-workload-cert-ttl", ca.DefaultMaxWorkloadTTL, "longest validity a workload certificate request may ask for; longer requests are refused")
 	f.StringSliceVar(&o.servingDNSNames, "ca-serving-dns-names", nil,
@@ -77,6 +86,10 @@ func (o *caOptions) listen() error {
 	if o.workloadTTL < 0 || o.maxWorkloadTTL < 0 || (o.maxWorkloadTTL > 0 && o.workloadTTL > o.maxWorkloadTTL) {
 		return fmt.Errorf("--workload-cert-ttl (%s) must be positive and not above --max-workload-cert-ttl (%s)", o.workloadTTL, o.maxWorkloadTTL)
 	}
+	if o.rootTTL <= 0 || o.activationDelay < 0 || o.rotationGrace <= 0 || o.rotationGrace >= 1 {
+		return fmt.Errorf("--ca-root-ttl (%s) must be positive, --ca-root-rotation-grace (%v) between 0 and 1 and --ca-root-activation-delay (%s) not negative",
+			o.rootTTL, o.rotationGrace, o.activationDelay)
+	}
 	if o.trustDomain != "" {
 		if _, err := spiffeid.TrustDomainFromString(o.trustDomain); err != nil {
 			return fmt.Errorf("--trust-domain: %w", err)
@@ -90,14 +103,16 @@ func (o *caOptions) listen() error {
 	return nil
 }
 
-// caLoadBackoff bounds the wait between attempts to load the CA's root
-// while the API server cannot be reached.
+// caLoadBackoff bounds the wait between attempts to read the trust
+// domain while the API server cannot be reached.
 const caLoadBackoff = 30 * time.Second
 
-// runCA loads (or creates) the CA's root, then serves CreateCertificate
-// and ADS over TLS on the --secure-grpc-addr listener until ctx ends. A
-// root that cannot be loaded yet (an API server outage, missing RBAC) is
-// retried with backoff; plaintext xDS keeps being served meanwhile.
+// runCA loads (or creates) the CA's root and keeps it current, then
+// serves CreateCertificate and ADS over TLS on the --secure-grpc-addr
+// listener until ctx ends. A root that cannot be loaded yet (an API
+// server outage, missing RBAC) is retried; plaintext xDS keeps being
+// served meanwhile. In a cluster, replicas elect a leader with a Lease
+// in the CA's namespace: it alone creates and rotates the root.
 func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig, reg prometheus.Registerer, xdsServer *xds.Server) error {
 	lis := o.ca.lis
 	defer lis.Close()
@@ -116,10 +131,9 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	if err != nil {
 		return err
 	}
-	var authority *ca.Authority
+	var td spiffeid.TrustDomain
 	for wait := time.Second; ; wait = min(2*wait, caLoadBackoff) {
-		authority, err = loadAuthority(ctx, o, log, mesh, client, store, keyType)
-		if err == nil {
+		if td, err = trustDomain(ctx, o, mesh, client); err == nil {
 			break
 		}
 		log.Error("the CA cannot start yet; retrying", zap.Error(err), zap.Duration("retry_in", wait))
@@ -128,6 +142,37 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 			return ctx.Err()
 		case <-time.After(wait):
 		}
+	}
+	// The singletons stop before runCA returns, so that a leader
+	// releases its Lease and another replica takes over at once.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var leadership ca.Leadership = ca.Alone{}
+	if _, shared := store.(*ca.SecretStore); shared {
+		lease, err := ca.NewLease(client, caNamespace(o), ca.DefaultLeaseName, log)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { lease.Run(ctx) })
+		leadership = lease
+	}
+	roots, err := ca.NewRoots(ca.RootsOptions{
+		Store:           store,
+		Leadership:      leadership,
+		Root:            ca.RootOptions{TrustDomain: td, KeyType: keyType, TTL: o.ca.rootTTL},
+		Authority:       ca.Options{TrustDomain: td, DefaultTTL: o.ca.workloadTTL, MaxTTL: o.ca.maxWorkloadTTL},
+		RotationGrace:   o.ca.rotationGrace,
+		ActivationDelay: o.ca.activationDelay,
+		Logger:          log,
+		Registerer:      reg,
+	})
+	if err != nil {
+		return err
+	}
+	wg.Go(func() { roots.Run(ctx) })
+	authority, err := roots.Authority(ctx)
+	if err != nil {
+		return err
 	}
 	authn := ca.Authenticators{ca.NewCertAuthenticator(authority)}
 	if client != nil {
@@ -180,14 +225,7 @@ func caStore(o serveOptions, client kubernetes.Interface) (ca.Store, error) {
 	case o.ca.dir != "":
 		return ca.NewFileStore(o.ca.dir), nil
 	case client != nil:
-		ns := o.ca.namespace
-		if ns == "" {
-			ns = o.kube.meshConfigMapNamespace
-		}
-		if ns == "" {
-			ns = kube.DefaultMeshConfigMapNamespace
-		}
-		return ca.NewSecretStore(client, ns), nil
+		return ca.NewSecretStore(client, caNamespace(o)), nil
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -196,27 +234,27 @@ func caStore(o serveOptions, client kubernetes.Interface) (ca.Store, error) {
 	return ca.NewFileStore(filepath.Join(cache, "pilotlight", "ca")), nil
 }
 
-// loadAuthority finds the trust domain, loads or creates the root and
-// builds the Authority.
-func loadAuthority(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig,
-	client kubernetes.Interface, store ca.Store, keyType ca.KeyType,
-) (*ca.Authority, error) {
+// caNamespace is the namespace of the CA's Secrets and Lease: istiod's.
+func caNamespace(o serveOptions) string {
+	for _, ns := range []string{o.ca.namespace, o.kube.meshConfigMapNamespace} {
+		if ns != "" {
+			return ns
+		}
+	}
+	return kube.DefaultMeshConfigMapNamespace
+}
+
+// trustDomain returns the trust domain of the certificates issued.
+func trustDomain(ctx context.Context, o serveOptions, mesh *meshv1alpha1.MeshConfig, client kubernetes.Interface) (spiffeid.TrustDomain, error) {
 	name, err := trustDomainName(ctx, o, mesh, client)
 	if err != nil {
-		return nil, err
+		return spiffeid.TrustDomain{}, err
 	}
 	td, err := spiffeid.TrustDomainFromString(name)
 	if err != nil {
-		return nil, fmt.Errorf("trust domain %q: %w", name, err)
+		return spiffeid.TrustDomain{}, fmt.Errorf("trust domain %q: %w", name, err)
 	}
-	material, created, err := ca.LoadOrCreate(ctx, store, ca.RootOptions{TrustDomain: td, KeyType: keyType})
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		log.Info("created a new CA root", zap.String("store", store.String()), zap.String("key_type", string(keyType)))
-	}
-	return ca.New(material, ca.Options{TrustDomain: td, DefaultTTL: o.ca.workloadTTL, MaxTTL: o.ca.maxWorkloadTTL})
+	return td, nil
 }
 
 // trustDomainName returns --trust-domain, else the mesh config's trust

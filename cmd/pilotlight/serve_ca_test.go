@@ -232,19 +232,22 @@ func TestServeCAFlagErrors(t *testing.T) {
 	base := serveOptions{configDir: "x", grpcAddr: "127.0.0.1:0", httpAddr: "127.0.0.1:0", log: logOptions{format: "json", level: "info"}}
 	for _, tc := range []struct {
 		name string
-		ca   caOptions
+		edit func(*caOptions)
 		want string
 	}{
-		{"bad key type", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "dsa"}, "--ca-key-type"},
-		{"default TTL above max", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "rsa", workloadTTL: 2 * time.Hour, maxWorkloadTTL: time.Hour}, "--max-workload-cert-ttl"},
-		{"bad trust domain", caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "ecdsa", trustDomain: "Not A Domain"}, "--trust-domain"},
-		{"bad address", caOptions{secureGRPCAddr: "256.0.0.1:1", keyType: "ecdsa"}, "--secure-grpc-addr"},
-		{"secrets read for no authenticated stream", caOptions{}, "--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr"},
+		{"bad key type", func(o *caOptions) { o.keyType = "dsa" }, "--ca-key-type"},
+		{"default TTL above max", func(o *caOptions) { o.workloadTTL, o.maxWorkloadTTL = 2*time.Hour, time.Hour }, "--max-workload-cert-ttl"},
+		{"bad trust domain", func(o *caOptions) { o.trustDomain = "Not A Domain" }, "--trust-domain"},
+		{"bad address", func(o *caOptions) { o.secureGRPCAddr = "256.0.0.1:1" }, "--secure-grpc-addr"},
+		{"rotation grace above 1", func(o *caOptions) { o.rotationGrace = 1.5 }, "--ca-root-rotation-grace"},
+		{"negative root TTL", func(o *caOptions) { o.rootTTL = -time.Hour }, "--ca-root-ttl"},
+		{"secrets read for no authenticated stream", func(o *caOptions) { o.secureGRPCAddr = "" }, "--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := base
-			o.ca = tc.ca
-			o.readSecrets = tc.ca.secureGRPCAddr == ""
+			o.ca = caOptions{secureGRPCAddr: "127.0.0.1:0", keyType: "ecdsa", rootTTL: ca.DefaultRootTTL, rotationGrace: ca.DefaultRotationGrace}
+			tc.edit(&o.ca)
+			o.readSecrets = o.ca.secureGRPCAddr == ""
 			err := runServe(context.Background(), o, zaptestSink{t})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)
@@ -303,7 +306,20 @@ func TestCAStoreInACluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := loadAuthority(context.Background(), o, zaptest.NewLogger(t), nil, client, store, ca.KeyRSA)
+	td, err := trustDomain(t.Context(), o, nil, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, err := ca.NewRoots(ca.RootsOptions{
+		Store: store, Root: ca.RootOptions{TrustDomain: td, KeyType: ca.KeyRSA}, Authority: ca.Options{TrustDomain: td}, Logger: zaptest.NewLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go roots.Run(ctx)
+	a, err := roots.Authority(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
