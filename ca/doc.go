@@ -1,6 +1,10 @@
 // Package ca is pilotlight's SPIFFE certificate authority. It owns the CA's
 // signing material and where it is kept (Store: a Kubernetes Secret in
-// istiod's format, a directory, or memory), the issuing of workload
+// istiod's format, a directory, or memory), its life across replicas
+// (Roots: one root shared by every replica, created and rotated by the
+// holder of a Lease, followed by the others), the trust bundle that
+// everything reads from the Authority and the leader publishes as
+// ConfigMap istio-ca-root-cert in every namespace, the issuing of workload
 // certificates whose only name is a SPIFFE id
 // (spiffe://TRUST_DOMAIN/ns/NS/sa/SA), the authentication of callers
 // (Kubernetes service account tokens checked with TokenReview, or client

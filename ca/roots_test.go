@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -306,13 +307,15 @@ func TestNewRootsRefusesARotationThatCannotWork(t *testing.T) {
 // the follower picks up the leader's root through the store's watch.
 func TestRootsRunFollowsTheStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	var running sync.WaitGroup
+	defer running.Wait()
 	defer cancel()
 	clock := newTestClock()
 	store := NewMemoryStore()
 	f := newTestRoots(t, store, clock, follower{}, nil)
-	go f.Run(ctx)
+	running.Go(func() { f.Run(ctx) })
 	l := newTestRoots(t, store, clock, Alone{}, nil)
-	go l.Run(ctx)
+	running.Go(func() { l.Run(ctx) })
 	fa, err := f.Authority(ctx)
 	if err != nil {
 		t.Fatalf("the follower never got the leader's root: %v", err)

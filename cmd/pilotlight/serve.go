@@ -95,7 +95,9 @@ API and ADS over TLS, as istiod does: workloads prove their identity with
 a service account token (audience istio-ca, checked with TokenReview) or
 a certificate from this CA and get SPIFFE certificates. The CA adopts
 istiod's root (Secret istio-ca-secret, or an operator's cacerts) or
-creates one there.
+creates one there. Replicas share that root; the holder of Lease
+pilotlight-ca creates and rotates it and publishes the trust bundle as
+ConfigMap istio-ca-root-cert (key root-cert.pem) in every namespace.
 
 With --config-dir the mesh is a directory of ordinary Kubernetes and
 Istio YAML (Services, EndpointSlices, Pods, VirtualServices, ...), reloaded

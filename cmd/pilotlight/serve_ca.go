@@ -174,6 +174,20 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	if err != nil {
 		return err
 	}
+	if client != nil {
+		publisher, err := ca.NewPublisher(ca.PublisherOptions{
+			Client:     client,
+			Authority:  authority,
+			Leadership: leadership,
+			Namespaces: o.kube.watchNamespaces,
+			Logger:     log,
+			Registerer: reg,
+		})
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { publisher.Run(ctx) })
+	}
 	authn := ca.Authenticators{ca.NewCertAuthenticator(authority)}
 	if client != nil {
 		authn = append(authn, ca.NewTokenAuthenticator(ca.TokenOptions{Client: client, TrustDomain: authority.TrustDomain()}))

@@ -317,8 +317,9 @@ func TestCAStoreInACluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go roots.Run(ctx)
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
+	go func() { roots.Run(ctx); close(stopped) }()
 	a, err := roots.Authority(ctx)
 	if err != nil {
 		t.Fatal(err)
