@@ -131,9 +131,20 @@ func NewRoots(o RootsOptions) (*Roots, error) {
 			Help: "Next roots this replica created ahead of a rotation of the CA's self-signed root.",
 		}),
 	}
+	leader := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "pilotlight_ca_leader",
+		Help: "1 while this replica leads the CA's singletons (root creation and rotation, trust bundle publishing), else 0.",
+	}, func() float64 {
+		if leading, _ := o.Leadership.Leading(); leading {
+			return 1
+		}
+		return 0
+	})
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(r.rotations); err != nil {
-			return nil, fmt.Errorf("CA root metrics: %w", err)
+		for _, c := range []prometheus.Collector{r.rotations, leader} {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("CA root metrics: %w", err)
+			}
 		}
 	}
 	return r, nil

@@ -76,6 +76,9 @@ func TestCreateCertificate(t *testing.T) {
 	if got := gatheredValue(t, f.reg, "pilotlight_ca_root_expiry_timestamp_seconds"); got != root {
 		t.Errorf("root expiry gauge = %v, want %v", got, root)
 	}
+	if got := gatheredValue(t, f.reg, "pilotlight_ca_trust_bundle_roots"); got != 1 {
+		t.Errorf("trust bundle gauge = %v, want 1", got)
+	}
 	entries := f.logs.FilterMessage("certificate issued").All()
 	if len(entries) != 1 {
 		t.Fatalf("%d 'certificate issued' lines, want 1", len(entries))
