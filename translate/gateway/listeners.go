@@ -20,6 +20,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/translate/security"
 )
 
 // chain is one filter chain being built.
@@ -36,17 +37,25 @@ type chain struct {
 // out, as istiod leaves it out.
 func listeners(snap *model.Snapshot, v model.OutboundView, m *merged) []resource.Resource {
 	var out []resource.Resource
+	// The gateway's authorization and authentication filters: before the
+	// connection manager's own, or before the TCP proxy.
+	httpSecurity, tcpSecurity := security.GatewayHTTPFilters(snap, v), security.GatewayNetworkFilters(snap, v)
 	for _, key := range m.ports {
 		servers := m.servers[key]
 		var chains []chain
 		if first := servers[0]; first.protocol.IsHTTP() {
 			// Plaintext HTTP servers share one connection manager and
 			// route table.
-			chains = []chain{{filters: []*listenerv3.Filter{httpFilter(snap.Mesh(), "outbound_"+key.listenerName(), first.routeName)}}}
+			chains = []chain{{filters: []*listenerv3.Filter{httpFilter(snap.Mesh(), "outbound_"+key.listenerName(), first.routeName, httpSecurity)}}}
 		} else {
 			sniSeen := map[string]bool{}
 			for _, s := range servers {
-				chains = append(chains, serverChains(snap, v, key, s, sniSeen)...)
+				chains = append(chains, serverChains(snap, v, key, s, sniSeen, httpSecurity)...)
+			}
+			for i := range chains {
+				if chains[i].filters[0].GetName() != wellknown.HTTPConnectionManager {
+					chains[i].filters = slices.Concat(tcpSecurity, chains[i].filters)
+				}
 			}
 		}
 		if l := buildListener(key, chains); l != nil {
@@ -58,7 +67,7 @@ func listeners(snap *model.Snapshot, v model.OutboundView, m *merged) []resource
 
 // serverChains builds the filter chains of one server on a port that is
 // not plaintext HTTP.
-func serverChains(snap *model.Snapshot, v model.OutboundView, key portKey, s *server, sniSeen map[string]bool) []chain {
+func serverChains(snap *model.Snapshot, v model.OutboundView, key portKey, s *server, sniSeen map[string]bool, httpSecurity []*hcmv3.HttpFilter) []chain {
 	switch {
 	case s.protocol == model.HTTPS && s.tls() != nil && !s.passthrough():
 		// HTTPS terminated here: a connection manager of its own, with
@@ -70,7 +79,7 @@ func serverChains(snap *model.Snapshot, v model.OutboundView, key portKey, s *se
 		return []chain{{
 			sni:     s.sniHosts(),
 			tls:     downstreamTLS(snap.Mesh(), s, false),
-			filters: []*listenerv3.Filter{httpFilter(snap.Mesh(), statPrefix, s.routeName)},
+			filters: []*listenerv3.Filter{httpFilter(snap.Mesh(), statPrefix, s.routeName, httpSecurity)},
 		}}
 	case s.tls() == nil:
 		// Opaque TCP, routed by the VirtualServices' tcp rules.
@@ -182,8 +191,9 @@ func chainMatch(c chain) *listenerv3.FilterChainMatch {
 // httpFilter is a gateway's connection manager: requests come from
 // outside the mesh, so the peer address is the client's, client
 // certificate details are set for the backends (and any forged ones
-// dropped), websockets may upgrade, and routes come over RDS.
-func httpFilter(mesh *meshv1alpha1.MeshConfig, statPrefix, routeName string) *listenerv3.Filter {
+// dropped), websockets may upgrade, and routes come over RDS. Security
+// filters (authorization, authentication) run first.
+func httpFilter(mesh *meshv1alpha1.MeshConfig, statPrefix, routeName string, policy []*hcmv3.HttpFilter) *listenerv3.Filter {
 	rds := resource.ADS()
 	// Envoy must not serve a listener before its routes: without them
 	// every request would fail.
@@ -195,7 +205,7 @@ func httpFilter(mesh *meshv1alpha1.MeshConfig, statPrefix, routeName string) *li
 			ConfigSource:    rds,
 			RouteConfigName: routeName,
 		}},
-		HttpFilters:              resource.HTTPFilters(),
+		HttpFilters:              slices.Concat(policy, resource.HTTPFilters()),
 		UseRemoteAddress:         wrapperspb.Bool(true),
 		ForwardClientCertDetails: hcmv3.HttpConnectionManager_SANITIZE_SET,
 		SetCurrentClientCertDetails: &hcmv3.HttpConnectionManager_SetCurrentClientCertDetails{

@@ -1,12 +1,15 @@
-// Package security assembles what Istio's security APIs add to a
-// workload's inbound side, in istiod's order: CUSTOM authorization
+// Package security assembles what Istio's security APIs add in front of a
+// workload's own listeners (a sidecar's inbound side, a proxyless
+// server, a gateway's servers), in istiod's order: CUSTOM authorization
 // (ext_authz), then authentication, then AUDIT, DENY and ALLOW
-// authorization. The generators call it once per inbound listener and
-// put what it returns before their router or TCP proxy;
-// translate/security/authz holds the translation itself.
+// authorization. The generators call it once per listener build and put
+// what it returns before their router (after a gateway's other filters'
+// place: before fault and CORS) or TCP proxy; translate/security/authz
+// and translate/security/authn hold the translation itself.
 //
-// Everything here reads the Snapshot and the workload's InboundView only,
-// so the view stays a complete cache key.
+// Everything here reads the Snapshot and the workload's namespace and
+// labels, which are in the view each generator is handed, so views stay
+// complete cache keys.
 package security
 
 import (
@@ -23,18 +26,42 @@ import (
 // InboundHTTPFilters are the HTTP filters an Envoy sidecar's inbound
 // connection managers run before the router.
 func InboundHTTPFilters(snap *model.Snapshot, v model.InboundView) []*hcmv3.HttpFilter {
-	p := authz.For(snap, v.Namespace, v.Labels)
-	var jwt []*hcmv3.HttpFilter
-	if f := authn.HTTPFilter(snap, v.Namespace, v.Labels); f != nil {
-		jwt = []*hcmv3.HttpFilter{f}
-	}
-	return slices.Concat(authz.CustomHTTPFilters(snap, p), jwt, authz.HTTPFilters(snap, p))
+	return HTTPFilters(snap, v.Namespace, v.Labels)
 }
 
 // InboundNetworkFilters are the network filters an Envoy sidecar's
 // inbound TCP filter chains run before the TCP proxy.
 func InboundNetworkFilters(snap *model.Snapshot, v model.InboundView) []*listenerv3.Filter {
-	p := authz.For(snap, v.Namespace, v.Labels)
+	return NetworkFilters(snap, v.Namespace, v.Labels)
+}
+
+// GatewayHTTPFilters and GatewayNetworkFilters are the same for a
+// gateway's servers: policies select gateways by their labels, as they
+// select any workload.
+func GatewayHTTPFilters(snap *model.Snapshot, v model.OutboundView) []*hcmv3.HttpFilter {
+	return HTTPFilters(snap, v.Namespace, v.Labels)
+}
+
+// GatewayNetworkFilters: see GatewayHTTPFilters.
+func GatewayNetworkFilters(snap *model.Snapshot, v model.OutboundView) []*listenerv3.Filter {
+	return NetworkFilters(snap, v.Namespace, v.Labels)
+}
+
+// HTTPFilters are the HTTP filters of an Envoy workload in namespace ns
+// with labels.
+func HTTPFilters(snap *model.Snapshot, ns string, labels map[string]string) []*hcmv3.HttpFilter {
+	p := authz.For(snap, ns, labels)
+	var jwt []*hcmv3.HttpFilter
+	if f := authn.HTTPFilter(snap, ns, labels); f != nil {
+		jwt = []*hcmv3.HttpFilter{f}
+	}
+	return slices.Concat(authz.CustomHTTPFilters(snap, p), jwt, authz.HTTPFilters(snap, p))
+}
+
+// NetworkFilters are the network filters of an Envoy workload's TCP
+// filter chains.
+func NetworkFilters(snap *model.Snapshot, ns string, labels map[string]string) []*listenerv3.Filter {
+	p := authz.For(snap, ns, labels)
 	if p.Empty() {
 		return nil
 	}
