@@ -5,8 +5,9 @@
 // Envoy gateways (router proxies), translate/grpcgen for proxyless gRPC.
 // translate/networking holds the Istio traffic API translation they share,
 // translate/security/mtls resolves which peer authentication mode each
-// workload port enforces, and translate/analyze reports what none of them
-// carries out.
+// workload port enforces, translate/security (with authz and authn) the
+// authorization and JWT filters in front of a workload's listeners, and
+// translate/analyze reports what none of them carries out.
 //
 // Translation is pure: no I/O, no clock, no logger, sorted output. A
 // generator reads the Snapshot and a View and nothing else, so a View's Key
