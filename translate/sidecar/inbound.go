@@ -119,8 +119,12 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 			return chain
 		})
 	}
+	// Ports no service declares are authorized too (by the TCP subset of
+	// the rules: an ALLOW rule on HTTP attributes allows nothing there),
+	// else an undeclared port would bypass every policy.
 	passthrough := func() *listenerv3.FilterChain {
 		chain := tcpChain(resource.InboundPassthroughCluster, resource.InboundPassthroughCluster)
+		chain.Filters = slices.Concat(tcpSecurity, chain.Filters)
 		chain.Name = resource.VirtualInboundListener
 		return chain
 	}
