@@ -20,6 +20,9 @@ type bootstrapOptions struct {
 	envoy          bool
 	grpc           bool
 	sotw           bool
+	sds            bool
+	tokenFile      string
+	rootCert       string
 	namespace      string
 	labels         map[string]string
 	serviceAccount string
@@ -54,12 +57,25 @@ writes them with OUTPUT_CERTS), reading them again every --cert-refresh,
 so that connections opened after a renewal present the new certificate;
 without it, connections are plaintext.
 
+With --token-file and --root-cert, Envoy connects to pilotlight's TLS port
+(15012) over Google gRPC, verifying pilotlight with the mesh root and
+sending the service account token in the file (audience istio-ca, read
+again on every call) as "authorization: Bearer TOKEN", as istio-agent
+does; the node must then claim the token's namespace (and service
+account, if it names one). --sds also asks for the workload certificate
+over that stream: secrets "default" (a key pair pilotlight mints for the
+token's identity) and "ROOTCA" (node metadata PILOTLIGHT_WORKLOAD_SDS).
+
 The node id is Istio's TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local;
 pilotlight uses it, with --labels and --service-account, to decide which
 workload the proxy is and what it may see.`,
 		Example: `  pilotlight bootstrap --envoy --xds localhost:15010 \
     --node sidecar~10.0.0.1~ratings-1.bookstore~bookstore.svc.cluster.local \
     --labels app=ratings,version=v1 --service-account ratings > envoy.yaml
+  pilotlight bootstrap --envoy --sds --xds istiod.istio-system.svc:15012 \
+    --node sidecar~10.0.0.1~ratings-1.bookstore~bookstore.svc.cluster.local \
+    --service-account ratings --root-cert /etc/istio/root-cert.pem \
+    --token-file /var/run/secrets/tokens/istio-token > envoy.yaml
   pilotlight bootstrap --grpc --xds localhost:15010 \
     --node sidecar~10.0.0.2~client-1.bookstore~bookstore.svc.cluster.local \
     --output /tmp/xds-bootstrap.json
@@ -77,6 +93,9 @@ workload the proxy is and what it may see.`,
 	f.BoolVar(&o.envoy, "envoy", false, "write an Envoy v3 bootstrap (YAML)")
 	f.BoolVar(&o.grpc, "grpc", false, "write a gRPC xDS bootstrap (JSON)")
 	f.BoolVar(&o.sotw, "sotw", false, "Envoy only: use state-of-the-world ADS instead of delta xDS")
+	f.StringVar(&o.tokenFile, "token-file", "", "Envoy only: file of a Kubernetes service account token for audience istio-ca, sent to pilotlight's TLS port (with --root-cert)")
+	f.StringVar(&o.rootCert, "root-cert", "", "Envoy only: file of the mesh's root certificate (ConfigMap istio-ca-root-cert), to verify pilotlight's TLS port (with --token-file)")
+	f.BoolVar(&o.sds, "sds", false, "Envoy only: ask for the workload certificate (SDS default and ROOTCA) over ADS; needs --token-file and --root-cert")
 	f.StringVar(&o.namespace, "namespace", "", "workload namespace (default: the one in the node id, which it must match)")
 	f.StringToStringVar(&o.labels, "labels", nil, "workload labels, k=v,k2=v2 (they select the workload's Services and policies)")
 	f.StringVar(&o.serviceAccount, "service-account", "", "workload service account")
@@ -103,6 +122,15 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	if o.certDir != "" && !o.grpc {
 		return errors.New("--cert-dir applies to --grpc only: Envoy gets its certificates over SDS")
 	}
+	if (o.sds || o.tokenFile != "" || o.rootCert != "") && !o.envoy {
+		return errors.New("--sds, --token-file and --root-cert apply to --envoy only")
+	}
+	if (o.tokenFile == "") != (o.rootCert == "") {
+		return errors.New("--token-file and --root-cert go together: the token is sent only over TLS to pilotlight's port, which the root verifies")
+	}
+	if o.sds && o.tokenFile == "" {
+		return errors.New("--sds needs --token-file and --root-cert: pilotlight serves workload certificates only to streams that proved their identity")
+	}
 	node := bootstrap.Node{
 		ID:             o.node,
 		Namespace:      o.namespace,
@@ -112,6 +140,7 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 		Region:         o.region,
 		Zone:           o.zone,
 		Proxyless:      o.grpc,
+		WorkloadSDS:    o.sds,
 	}
 	if _, err := node.Proto(); err != nil {
 		return fmt.Errorf("--node: %w", err)
@@ -130,7 +159,7 @@ func runBootstrap(stdout io.Writer, o bootstrapOptions) error {
 	var out []byte
 	var err error
 	if o.envoy {
-		out, err = bootstrap.EnvoyYAML(node, o.xds, !o.sotw)
+		out, err = bootstrap.EnvoyYAML(node, bootstrap.XDS{Addr: o.xds, Delta: !o.sotw, TokenFile: o.tokenFile, RootCertFile: o.rootCert})
 	} else {
 		out, err = bootstrap.GRPCWithCertificates(node, o.xds, certs)
 	}

@@ -30,6 +30,13 @@ func TestBootstrapEnvoy(t *testing.T) {
 		golden: "bootstrap/envoy-sotw-ip.yaml",
 		args: []string{"--envoy", "--sotw", "--xds", "127.0.0.1:15010", "--node", gatewayNode,
 			"--labels", "istio=ingressgateway", "--region", "eu-west", "--zone", "eu-west-1a"},
+	}, {
+		// TLS to 15012 with a token file, and the workload certificate
+		// over ADS.
+		golden: "bootstrap/envoy-sds-token.yaml",
+		args: []string{"--envoy", "--sds", "--xds", "istiod.istio-system.svc:15012", "--node", ratingsNode,
+			"--service-account", "bookstore-ratings", "--root-cert", "/etc/istio/root-cert.pem",
+			"--token-file", "/var/run/secrets/tokens/istio-token"},
 	}} {
 		t.Run(tc.golden, func(t *testing.T) {
 			out, err := runCommand(t, append([]string{"bootstrap"}, tc.args...)...)
@@ -156,6 +163,10 @@ func TestBootstrapErrors(t *testing.T) {
 		{"sotw for grpc", []string{"--grpc", "--sotw", "--xds", "a:1", "--node", ratingsNode}, "--sotw"},
 		{"cert dir for envoy", []string{"--envoy", "--cert-dir", "/certs", "--xds", "a:1", "--node", ratingsNode}, "--cert-dir applies to --grpc only"},
 		{"no cert refresh", []string{"--grpc", "--cert-dir", "/certs", "--cert-refresh", "0s", "--xds", "a:1", "--node", ratingsNode}, "refresh interval 0s: want a positive duration"},
+		{"sds for grpc", []string{"--grpc", "--sds", "--xds", "a:1", "--node", ratingsNode}, "apply to --envoy only"},
+		{"token without root", []string{"--envoy", "--token-file", "/t", "--xds", "a:1", "--node", ratingsNode}, "--token-file and --root-cert go together"},
+		{"root without token", []string{"--envoy", "--root-cert", "/r", "--xds", "a:1", "--node", ratingsNode}, "--token-file and --root-cert go together"},
+		{"sds without token", []string{"--envoy", "--sds", "--xds", "a:1", "--node", ratingsNode}, "--sds needs --token-file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runCommand(t, append([]string{"bootstrap"}, tc.args...)...)

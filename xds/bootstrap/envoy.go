@@ -1,6 +1,7 @@
 package bootstrap
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
@@ -9,6 +10,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	grpccredentialv3 "github.com/envoyproxy/go-control-plane/envoy/config/grpc_credential/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -28,42 +30,62 @@ const (
 	// httpProtocolOptionsKey is the extension name Envoy reads a cluster's
 	// upstream HTTP settings from.
 	httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+	// fileBasedMetadata is Envoy's gRPC call credentials plugin that
+	// reads a header's value from a file.
+	fileBasedMetadata = "envoy.grpc_credentials.file_based_metadata"
 )
 
-// Envoy builds an Envoy v3 bootstrap: one static cluster for pilotlight
-// at xdsAddr and everything else (listeners, clusters, and through them
-// routes and endpoints) over ADS, delta xDS unless delta is false.
-func Envoy(n Node, xdsAddr string, delta bool) (*bootstrapv3.Bootstrap, error) {
+// XDS says how Envoy reaches pilotlight.
+type XDS struct {
+	// Addr is pilotlight's address, HOST:PORT.
+	Addr string
+	// Delta selects delta xDS; otherwise state of the world.
+	Delta bool
+	// TokenFile and RootCertFile, set together, make Envoy connect to
+	// pilotlight's TLS port (15012) and prove its identity there:
+	// RootCertFile holds the mesh's root (ConfigMap istio-ca-root-cert,
+	// key root-cert.pem) to verify pilotlight's certificate, whose names
+	// must include Addr's host; TokenFile holds a Kubernetes service
+	// account token for audience istio-ca (a projected volume keeps it
+	// fresh), sent on every stream as "authorization: Bearer TOKEN".
+	TokenFile, RootCertFile string
+}
+
+// Envoy builds an Envoy v3 bootstrap: everything (listeners, clusters,
+// and through them routes and endpoints) over ADS. In plaintext, ADS
+// goes over Envoy's own gRPC client through one static cluster for
+// pilotlight; over TLS with a token, it goes over Google gRPC (see
+// authenticatedADS).
+func Envoy(n Node, x XDS) (*bootstrapv3.Bootstrap, error) {
 	node, err := n.Proto()
 	if err != nil {
 		return nil, err
 	}
-	host, port, err := SplitAddress(xdsAddr)
+	host, port, err := SplitAddress(x.Addr)
 	if err != nil {
 		return nil, err
 	}
+	if (x.TokenFile == "") != (x.RootCertFile == "") {
+		return nil, errors.New("a token file and a root certificate file go together: a token is sent only over TLS, and TLS to pilotlight's port is authenticated by the token")
+	}
+	if n.WorkloadSDS && x.TokenFile == "" {
+		return nil, errors.New("workload secrets are served only to a stream that proved its identity: name a token file and a root certificate file")
+	}
 	apiType := corev3.ApiConfigSource_DELTA_GRPC
-	if !delta {
+	if !x.Delta {
 		apiType = corev3.ApiConfigSource_GRPC
+	}
+	ads := &corev3.ApiConfigSource{
+		ApiType:             apiType,
+		TransportApiVersion: corev3.ApiVersion_V3,
+		// The node is large (labels, metadata) and never changes within
+		// a stream; sending it once saves every request.
+		SetNodeOnFirstMessageOnly: true,
 	}
 	b := &bootstrapv3.Bootstrap{
 		Node: node,
-		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
-			Clusters: []*clusterv3.Cluster{xdsCluster(host, port)},
-		},
 		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
-			AdsConfig: &corev3.ApiConfigSource{
-				ApiType:             apiType,
-				TransportApiVersion: corev3.ApiVersion_V3,
-				GrpcServices: []*corev3.GrpcService{{
-					TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-						EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
-					},
-				}},
-				// The node is large (labels, metadata) and never changes
-				// within a stream; sending it once saves every request.
-				SetNodeOnFirstMessageOnly: true,
-			},
+			AdsConfig: ads,
 			LdsConfig: resource.ADS(),
 			CdsConfig: resource.ADS(),
 		},
@@ -71,15 +93,70 @@ func Envoy(n Node, xdsAddr string, delta bool) (*bootstrapv3.Bootstrap, error) {
 			Address: socketAddress("127.0.0.1", envoyAdminPort),
 		},
 	}
+	if x.TokenFile != "" {
+		ads.GrpcServices = []*corev3.GrpcService{authenticatedADS(x)}
+	} else {
+		ads.GrpcServices = []*corev3.GrpcService{{
+			TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
+			},
+		}}
+		b.StaticResources = &bootstrapv3.Bootstrap_StaticResources{
+			Clusters: []*clusterv3.Cluster{xdsCluster(host, port)},
+		}
+	}
 	if err := b.ValidateAll(); err != nil {
 		return nil, fmt.Errorf("envoy bootstrap: %w", err)
 	}
 	return b, nil
 }
 
+// authenticatedADS is the gRPC service of ADS on pilotlight's TLS port.
+// Envoy's own gRPC client (envoy_grpc) can only add fixed metadata
+// (GrpcService.initial_metadata), and a service account token expires,
+// so the stream goes over Google gRPC, whose call credentials can read
+// the token from a file on every call: GoogleGrpc.call_credentials
+// from_plugin "envoy.grpc_credentials.file_based_metadata" with a
+// FileBasedMetadataConfig (secret_data: the file; header_key defaults to
+// "authorization"; header_prefix "Bearer "), with
+// credentials_factory_name naming the same plugin so that its factory
+// builds the channel (Envoy API: envoy/config/core/v3/grpc_service.proto
+// and envoy/config/grpc_credential/v3/file_based_metadata.proto). The
+// channel is TLS, verified with the mesh root from RootCertFile
+// (GoogleGrpc.channel_credentials.ssl_credentials.root_certs).
+func authenticatedADS(x XDS) *corev3.GrpcService {
+	return &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_GoogleGrpc_{GoogleGrpc: &corev3.GrpcService_GoogleGrpc{
+		TargetUri:  x.Addr,
+		StatPrefix: xdsClusterName,
+		ChannelCredentials: &corev3.GrpcService_GoogleGrpc_ChannelCredentials{
+			CredentialSpecifier: &corev3.GrpcService_GoogleGrpc_ChannelCredentials_SslCredentials{
+				SslCredentials: &corev3.GrpcService_GoogleGrpc_SslCredentials{RootCerts: fileData(x.RootCertFile)},
+			},
+		},
+		CallCredentials: []*corev3.GrpcService_GoogleGrpc_CallCredentials{{
+			CredentialSpecifier: &corev3.GrpcService_GoogleGrpc_CallCredentials_FromPlugin{
+				FromPlugin: &corev3.GrpcService_GoogleGrpc_CallCredentials_MetadataCredentialsFromPlugin{
+					Name: fileBasedMetadata,
+					ConfigType: &corev3.GrpcService_GoogleGrpc_CallCredentials_MetadataCredentialsFromPlugin_TypedConfig{
+						TypedConfig: resource.Any(&grpccredentialv3.FileBasedMetadataConfig{
+							SecretData:   fileData(x.TokenFile),
+							HeaderPrefix: "Bearer ",
+						}),
+					},
+				},
+			},
+		}},
+		CredentialsFactoryName: fileBasedMetadata,
+	}}}
+}
+
+func fileData(path string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
 // EnvoyYAML is Envoy's bootstrap as the YAML file Envoy reads with -c.
-func EnvoyYAML(n Node, xdsAddr string, delta bool) ([]byte, error) {
-	b, err := Envoy(n, xdsAddr, delta)
+func EnvoyYAML(n Node, x XDS) ([]byte, error) {
+	b, err := Envoy(n, x)
 	if err != nil {
 		return nil, err
 	}
