@@ -87,26 +87,31 @@ func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []stri
 // OutboundScope narrows an outbound view to what the generators read for
 // one type, so that proxies whose views differ only in what that type
 // ignores share it. A sidecar's or proxyless client's labels matter only
-// where some selector or sourceLabels match reads them, so they are
-// narrowed to those keys (none, in the common case: every workload of a
-// namespace shares). A router keeps its labels: Gateways and the
-// Services that translate their ports select it by any key. Endpoints
-// depend on the flavour alone — every namespace sees the same load
-// assignments — unless some DestinationRule defines subsets (a subset's
-// endpoints depend on which rule the client sees) or some service is not
-// exported everywhere. Because the generator is handed the narrowed view,
-// the narrowed key stays complete by construction. narrowed says whether
-// the result differs from v.
+// where some selector, sourceLabels match or failover priority reads
+// them, so they are narrowed to those keys (none, in the common case:
+// every workload of a namespace shares). A router keeps its labels:
+// Gateways and the Services that translate their ports select it by any
+// key. The locality matters to endpoints alone, and only when some rule
+// balances by locality. Endpoints depend on the flavour alone — every
+// namespace sees the same load assignments — unless some DestinationRule
+// defines subsets (a subset's endpoints depend on which rule the client
+// sees), some service is not exported everywhere, or the locality
+// matters. Because the generator is handed the narrowed view, the
+// narrowed key stays complete by construction. narrowed says whether the
+// result differs from v.
 func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) (scoped model.OutboundView, narrowed bool) {
-	if typeURL == resource.EndpointType && !snap.HasSubsets() && !snap.RestrictsVisibility() {
+	locality := typeURL == resource.EndpointType && snap.LocalityAware()
+	if typeURL == resource.EndpointType && !snap.HasSubsets() && !snap.RestrictsVisibility() && !locality {
 		return SharedEndpointsView(v), true
 	}
-	if v.Flavor == model.FlavorRouter {
-		return v, false
-	}
 	scoped = v
-	scoped.Labels = snap.SelectedLabels(v.Labels)
-	return scoped, !maps.Equal(scoped.Labels, v.Labels)
+	if !locality {
+		scoped.Locality = model.Locality{}
+	}
+	if v.Flavor != model.FlavorRouter {
+		scoped.Labels = snap.SelectedLabels(v.Labels)
+	}
+	return scoped, scoped.Locality != v.Locality || !maps.Equal(scoped.Labels, v.Labels)
 }
 
 // SharedEndpointsView is the view endpoint assignments are generated for

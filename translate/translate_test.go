@@ -254,3 +254,44 @@ func sameResources(a, b []translate.Resource) bool {
 	}
 	return true
 }
+
+// The client's locality is part of the endpoint view only when some rule
+// balances by locality, and never of the other types'.
+func TestOutboundScopeKeepsLocalityForEndpointsOnly(t *testing.T) {
+	plain := modeltest.Mesh{Namespaces: 1, Services: 2, Endpoints: 2}.Build()
+	b := modeltest.Mesh{Namespaces: 1, Services: 2, Endpoints: 2}.Builder()
+	b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: "failover", Spec: &networkingv1alpha3.DestinationRule{
+		Host:          "svc-0",
+		TrafficPolicy: &networkingv1alpha3.TrafficPolicy{OutlierDetection: &networkingv1alpha3.OutlierDetection{}},
+	}})
+	failover := b.Build()
+	view := func(zone string) model.OutboundView {
+		v, _ := model.ViewsOf(&model.Proxy{Type: model.SidecarProxy, Namespace: "ns-0", IPAddresses: []string{"10.0.0.1"},
+			Locality: model.Locality{Region: "r", Zone: zone}})
+		return v
+	}
+	for _, tt := range []struct {
+		name      string
+		snap      *model.Snapshot
+		typ       string
+		wantShare bool
+	}{
+		{"no locality rules, endpoints", plain, resource.EndpointType, true},
+		{"failover, endpoints", failover, resource.EndpointType, false},
+		{"failover, clusters", failover, resource.ClusterType, true},
+		{"failover, listeners", failover, resource.ListenerType, true},
+	} {
+		a, _ := translate.OutboundScope(tt.snap, view("a"), tt.typ)
+		c, _ := translate.OutboundScope(tt.snap, view("b"), tt.typ)
+		if shared := a.Key() == c.Key(); shared != tt.wantShare {
+			t.Errorf("%s: proxies in two zones share = %v, want %v", tt.name, shared, tt.wantShare)
+		}
+		gen, err := translate.For(model.FlavorSidecar)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full := view("a"); !sameResources(gen.Outbound(tt.snap, a, tt.typ), gen.Outbound(tt.snap, full, tt.typ)) {
+			t.Errorf("%s: the narrowed view generates other config than the full one", tt.name)
+		}
+	}
+}

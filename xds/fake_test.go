@@ -46,7 +46,7 @@ func (g *fakeGen) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL s
 			}
 			out = append(out, translate.Resource{Name: name, Message: c})
 		case resource.EndpointType:
-			out = append(out, translate.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, "http", nil)})
+			out = append(out, translate.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, "http", nil, eds.LocalityLB{})})
 		}
 	}
 	slices.SortFunc(out, func(a, b translate.Resource) int { return strings.Compare(a.Name, b.Name) })

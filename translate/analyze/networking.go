@@ -192,11 +192,10 @@ func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficP
 	}
 	var out []model.Problem
 	notYet := map[string]bool{
-		".loadBalancer.localityLbSetting": p.GetLoadBalancer().GetLocalityLbSetting() != nil,
-		".loadBalancer.warmup":            p.GetLoadBalancer().GetWarmup() != nil || p.GetLoadBalancer().GetWarmupDurationSecs() != nil,
-		".tunnel":                         p.GetTunnel() != nil,
-		".proxyProtocol":                  p.GetProxyProtocol() != nil,
-		".retryBudget":                    p.GetRetryBudget() != nil,
+		".loadBalancer.warmup": p.GetLoadBalancer().GetWarmup() != nil || p.GetLoadBalancer().GetWarmupDurationSecs() != nil,
+		".tunnel":              p.GetTunnel() != nil,
+		".proxyProtocol":       p.GetProxyProtocol() != nil,
+		".retryBudget":         p.GetRetryBudget() != nil,
 	}
 	for f, set := range notYet {
 		if set {

@@ -22,24 +22,27 @@ import (
 // so a locality with more capacity gets proportionally more traffic.
 //
 // A non-empty subset keeps only endpoints whose labels include all of it
-// (a DestinationRule subset).
-func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, subset map[string]string) *endpointv3.ClusterLoadAssignment {
+// (a DestinationRule subset). lb shapes the localities for the client
+// (locality.go).
+func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, subset map[string]string, lb LocalityLB) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: clusterName}
-	byLocality := map[model.Locality]*endpointv3.LocalityLbEndpoints{}
+	byLocality := map[model.Locality]*localityGroup{}
 	var order []model.Locality
 	for _, e := range snap.EndpointsForPort(host, portName) {
 		if e.Health != model.Healthy || !hasLabels(e.Labels, subset) {
 			continue
 		}
-		loc, ok := byLocality[e.Locality]
+		g, ok := byLocality[e.Locality]
 		if !ok {
-			loc = &endpointv3.LocalityLbEndpoints{
+			g = &localityGroup{lle: &endpointv3.LocalityLbEndpoints{
 				Locality:            &corev3.Locality{Region: e.Locality.Region, Zone: e.Locality.Zone, SubZone: e.Locality.SubZone},
 				LoadBalancingWeight: wrapperspb.UInt32(0),
-			}
-			byLocality[e.Locality] = loc
+			}}
+			byLocality[e.Locality] = g
 			order = append(order, e.Locality)
 		}
+		loc := g.lle
+		g.endpoints = append(g.endpoints, e)
 		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 				Address: SocketAddress(e.Address, e.Port),
@@ -52,9 +55,11 @@ func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, su
 	slices.SortFunc(order, func(a, b model.Locality) int {
 		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.SubZone, b.SubZone))
 	})
+	groups := make([]localityGroup, 0, len(order))
 	for _, l := range order {
-		cla.Endpoints = append(cla.Endpoints, byLocality[l])
+		groups = append(groups, *byLocality[l])
 	}
+	cla.Endpoints = lb.apply(groups)
 	return cla
 }
 

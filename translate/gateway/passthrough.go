@@ -144,7 +144,7 @@ func sniDNATEndpoints(snap *model.Snapshot, targets []passthroughTarget) []resou
 			continue
 		}
 		out = append(out, resource.Resource{Name: t.sni(),
-			Message: eds.LoadAssignment(snap, t.sni(), t.svc.Hostname, t.port.Name, t.subset.Labels)})
+			Message: eds.LoadAssignment(snap, t.sni(), t.svc.Hostname, t.port.Name, t.subset.Labels, eds.LocalityLB{})})
 	}
 	return out
 }

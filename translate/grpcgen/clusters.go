@@ -68,7 +68,7 @@ func dnsAddress(snap *model.Snapshot, svc *model.Service, port model.Port, subse
 	}
 	// Localities come sorted and none is empty, so the first endpoint of
 	// the first locality is the first healthy endpoint in a stable order.
-	cla := eds.LoadAssignment(snap, "", svc.Hostname, port.Name, subset)
+	cla := eds.LoadAssignment(snap, "", svc.Hostname, port.Name, subset, eds.LocalityLB{})
 	if len(cla.GetEndpoints()) == 0 {
 		return nil
 	}

@@ -71,7 +71,8 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 					out = append(out, resource.Resource{Name: name, Message: c})
 				case resource.EndpointType:
 					if usesEDS(svc) {
-						out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels)})
+						out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels,
+							networking.LocalityLB(snap, policy.Rule, subset.Name, port.Number, v))})
 					}
 				}
 			}

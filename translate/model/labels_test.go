@@ -102,11 +102,20 @@ func TestSelectedLabels(t *testing.T) {
 	destinationRule(b, "shop", "canary", "reviews", map[string]string{"track": "canary"})
 	addVS(t, b, "shop", "reviews", `{hosts: [reviews], http: [{match: [{sourceLabels: {version: v2}}], route: [{destination: {host: reviews}}]}],
   tcp: [{match: [{sourceLabels: {tier: a}}], route: [{destination: {host: reviews}}]}]}`)
+	b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "shop", Name: "failover", Spec: &networkingv1alpha3.DestinationRule{
+		Host: "reviews",
+		Subsets: []*networkingv1alpha3.Subset{{Name: "v1", TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
+			LoadBalancer: &networkingv1alpha3.LoadBalancerSettings{LocalityLbSetting: &networkingv1alpha3.LocalityLoadBalancerSetting{
+				FailoverPriority: []string{"region-tier", "shard=blue"}, // a KEY=VALUE entry reads nothing of the client
+			}},
+		}}},
+	}})
 	addVS(t, b, "shop", "delegate", `{http: [{match: [{sourceLabels: {from-delegate: "y"}}], route: [{destination: {host: reviews}}]}]}`)
 	got := b.Build().SelectedLabels(map[string]string{
 		"app": "web", "track": "stable", "version": "v1", "tier": "a", "from-delegate": "y", "pod-template-hash": "abc",
+		"region-tier": "1", "shard": "red",
 	})
-	want := map[string]string{"app": "web", "track": "stable", "version": "v1", "tier": "a"}
+	want := map[string]string{"app": "web", "track": "stable", "version": "v1", "tier": "a", "region-tier": "1"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SelectedLabels (-want +got):\n%s", diff)
 	}

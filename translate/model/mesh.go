@@ -7,13 +7,16 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	"sigs.k8s.io/yaml"
 )
 
 // DefaultMeshConfig returns the mesh settings istiod uses when nothing is
 // configured: trust domain cluster.local, ALLOW_ANY outbound, 10 s connect
-// timeout, and the default proxy ports and discovery address.
+// timeout, locality load balancing enabled, and the default proxy ports
+// and discovery address.
 func DefaultMeshConfig() *meshv1alpha1.MeshConfig {
 	return &meshv1alpha1.MeshConfig{
 		TrustDomain:    "cluster.local",
@@ -22,6 +25,8 @@ func DefaultMeshConfig() *meshv1alpha1.MeshConfig {
 		OutboundTrafficPolicy: &meshv1alpha1.MeshConfig_OutboundTrafficPolicy{
 			Mode: meshv1alpha1.MeshConfig_OutboundTrafficPolicy_ALLOW_ANY,
 		},
+		// Locality failover is on wherever outlier detection is.
+		LocalityLbSetting: &networkingv1alpha3.LocalityLoadBalancerSetting{Enabled: wrapperspb.Bool(true)},
 		DefaultConfig: &meshv1alpha1.ProxyConfig{
 			DiscoveryAddress: "istiod.istio-system.svc:15012",
 			ProxyAdminPort:   15000,

@@ -40,6 +40,7 @@ type Snapshot struct {
 	// labelKeys are the workload label keys that some selector or
 	// sourceLabels match reads (labels.go), sorted.
 	labelKeys   []string
+	locality    bool   // endpoints may depend on the client's locality
 	suffix      string // cluster domain, e.g. cluster.local
 	hostIndex   map[Kind]*hostIndex
 	hasSubsets  bool
@@ -230,6 +231,7 @@ func (b *Builder) Build() *Snapshot {
 	}
 	s.routable = s.routableVirtualServices()
 	s.labelKeys = s.selectedLabelKeys()
+	s.locality = s.localityAware()
 	s.hostIndex = map[Kind]*hostIndex{
 		KindVirtualService: s.indexHosts(s.routable, func(c *Config) []string {
 			return AsVirtualService(c).GetHosts()

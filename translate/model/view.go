@@ -36,6 +36,10 @@ type OutboundView struct {
 	// labels to the keys the snapshot's selectors read, so workloads of a
 	// namespace keep sharing their outbound config in the common case.
 	Labels map[string]string
+	// Locality is where the proxy runs. Locality load balancing shapes
+	// endpoints for it; translate.OutboundScope keeps it for endpoints,
+	// and only when some rule in the snapshot may read it.
+	Locality Locality
 }
 
 // InboundView is everything the inbound half of a proxy's config may depend
@@ -59,7 +63,7 @@ func (v InboundView) Key() string { return "in:" + hashView(v) }
 func ViewsOf(p *Proxy) (OutboundView, InboundView) {
 	f := FlavorOf(p)
 	ips := slices.Clone(p.IPAddresses)
-	ov := OutboundView{Flavor: f, Namespace: p.Namespace, Labels: p.Labels}
+	ov := OutboundView{Flavor: f, Namespace: p.Namespace, Labels: p.Labels, Locality: p.Locality}
 	return ov,
 		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount}
 }

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -49,9 +50,12 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 			for _, subset := range append([]networking.Subset{{}}, policy.Subsets...) {
 				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
 				c := outboundCluster(snap, name, svc, port, subset.Labels, timeout)
+				var tp *networkingv1alpha3.TrafficPolicy
 				if policy.Rule != nil {
-					networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.Envoy)
+					tp = networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number)
+					networking.ApplyPolicy(c, tp, networking.Envoy)
 				}
+				networking.ApplyLocalityConfig(c, snap, tp)
 				out = append(out, resource.Resource{Name: name, Message: c})
 			}
 		}
@@ -125,7 +129,10 @@ func dnsCluster(c *clusterv3.Cluster, snap *model.Snapshot, svc *model.Service, 
 		}
 		return
 	}
-	cla := eds.LoadAssignment(snap, c.Name, svc.Hostname, port.Name, subset)
+	// A DNS cluster's endpoints are part of the cluster, which does not
+	// depend on the client's locality: locality load balancing applies
+	// to EDS clusters only.
+	cla := eds.LoadAssignment(snap, c.Name, svc.Hostname, port.Name, subset, eds.LocalityLB{})
 	if svc.Resolution == model.DNSRoundRobin {
 		if first, ok := firstEndpoint(cla); ok {
 			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_LOGICAL_DNS}
@@ -266,14 +273,16 @@ func outboundEndpoints(snap *model.Snapshot, v model.OutboundView) []resource.Re
 		if svc.Resolution != model.ClientSideLB {
 			continue
 		}
-		subsets := append([]networking.Subset{{}}, networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels).Subsets...)
+		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels)
+		subsets := append([]networking.Subset{{}}, policy.Subsets...)
 		for _, port := range svc.Ports {
 			if port.Protocol == model.UDP {
 				continue
 			}
 			for _, subset := range subsets {
 				name := resource.OutboundClusterName(port.Number, subset.Name, svc.Hostname)
-				out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels)})
+				lb := networking.LocalityLB(snap, policy.Rule, subset.Name, port.Number, v)
+				out = append(out, resource.Resource{Name: name, Message: eds.LoadAssignment(snap, name, svc.Hostname, port.Name, subset.Labels, lb)})
 			}
 		}
 	}
