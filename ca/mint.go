@@ -39,11 +39,6 @@ func (a *Authority) MintWorkload(id spiffeid.ID) (*Minted, error) {
 	return &Minted{Cert: issued.Cert, ChainPEM: []byte(strings.Join(issued.ChainPEM, "")), KeyPEM: keyPEM}, nil
 }
 
-// TrustBundlePEM returns the roots the CA's workloads trust, PEM.
-func (a *Authority) TrustBundlePEM() []byte {
-	var b []byte
-	for _, r := range a.Material().Roots {
-		b = append(b, encodeCertPEM(r)...)
-	}
-	return b
-}
+// TrustBundlePEM returns the roots the CA's workloads trust, PEM. Watch
+// tells when they change.
+func (a *Authority) TrustBundlePEM() []byte { return a.Material().RootsPEM() }

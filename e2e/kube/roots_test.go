@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -160,4 +161,103 @@ func servesFrom(addr string, roots *x509.CertPool) error {
 		return err
 	}
 	return conn.Close()
+}
+
+// TestCARootRotation rotates a short-lived self-signed root (three
+// minutes, the next one made with half of that left, certificates of at
+// most 20 s) under two replicas: the next root joins the published
+// bundle first, then both replicas serve certificates from it, and the
+// old root leaves the bundle once what it signed has expired.
+func TestCARootRotation(t *testing.T) {
+	e := newEnv(t)
+	c := e.cluster
+	c.CreateNamespace(t, "shop", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	flags := []string{"--ca-root-ttl=3m", "--ca-root-rotation-grace=0.5", "--max-workload-cert-ttl=20s", "--workload-cert-ttl=10s"}
+	replicas := []*controlPlane{e.startPilotlight(t, flags...), e.startPilotlight(t, flags...)}
+
+	bundle := func() ([]*x509.Certificate, error) {
+		cm, err := c.Kube.CoreV1().ConfigMaps("shop").Get(ctx, rootCertConfigMap, metav1.GetOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return parseCerts([]byte(cm.Data["root-cert.pem"]))
+	}
+	var first []*x509.Certificate
+	wait.For(t, wait.Short, "the first root published", func() error {
+		var err error
+		first, err = bundle()
+		return err
+	})
+	if len(first) != 1 {
+		t.Fatalf("the first bundle holds %d roots, want 1", len(first))
+	}
+	start := time.Now()
+	const rotation = 3 * time.Minute
+	var both []*x509.Certificate
+	wait.For(t, rotation, "the next root in the published bundle", func() error {
+		var err error
+		if both, err = bundle(); err == nil && len(both) != 2 {
+			err = fmt.Errorf("the bundle holds %d roots", len(both))
+		}
+		return err
+	})
+	t.Logf("next root published %v after the first", time.Since(start).Round(time.Second))
+	var next *x509.Certificate
+	for _, r := range both {
+		if !r.Equal(first[0]) {
+			next = r
+		}
+	}
+	if next == nil {
+		t.Fatal("the two-root bundle does not hold the first root and another")
+	}
+	onlyNext := x509.NewCertPool()
+	onlyNext.AddCert(next)
+	for i, cp := range replicas {
+		wait.For(t, rotation, fmt.Sprintf("replica %d to serve a certificate from the next root", i), func() error {
+			return servesFrom(cp.SecureAddr, onlyNext)
+		})
+	}
+	t.Logf("both replicas sign with the next root %v after the first was published", time.Since(start).Round(time.Second))
+	wait.For(t, rotation, "the first root out of the bundle", func() error {
+		roots, err := bundle()
+		if err == nil && (len(roots) != 1 || !roots[0].Equal(next)) {
+			err = fmt.Errorf("the bundle holds %d roots", len(roots))
+		}
+		return err
+	})
+	t.Logf("first root retired %v after it was published", time.Since(start).Round(time.Second))
+	s, err := c.Kube.CoreV1().Secrets("istio-system").Get(ctx, "istio-ca-secret", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored, err := parseCerts(s.Data["ca-cert.pem"]); err != nil || !stored[0].Equal(next) {
+		t.Error("istio-ca-secret's ca-cert.pem is not the root that signs")
+	}
+	for _, cp := range replicas {
+		cp.checkRBAC(t)
+	}
+}
+
+// parseCerts parses PEM certificates.
+func parseCerts(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PEM certificate")
+	}
+	return out, nil
 }
