@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/pilotlight/pilotlight/e2e/framework/wait"
 )
@@ -182,7 +182,7 @@ func TestCARootRotation(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return parseCerts([]byte(cm.Data["root-cert.pem"]))
+		return certutil.ParseCertsPEM([]byte(cm.Data["root-cert.pem"]))
 	}
 	var first []*x509.Certificate
 	wait.For(t, wait.Short, "the first root published", func() error {
@@ -233,31 +233,10 @@ func TestCARootRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored, err := parseCerts(s.Data["ca-cert.pem"]); err != nil || !stored[0].Equal(next) {
+	if stored, err := certutil.ParseCertsPEM(s.Data["ca-cert.pem"]); err != nil || !stored[0].Equal(next) {
 		t.Error("istio-ca-secret's ca-cert.pem is not the root that signs")
 	}
 	for _, cp := range replicas {
 		cp.checkRBAC(t)
 	}
-}
-
-// parseCerts parses PEM certificates.
-func parseCerts(b []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return out, nil
 }
