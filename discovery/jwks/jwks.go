@@ -134,7 +134,13 @@ func (r *Resolver) publishLocked() {
 			problems = append(problems, r.problems(src, st)...)
 		}
 	}
-	r.publish(r.last.WithJWKS(keys), problems)
+	snap := r.last
+	if len(keys) > 0 {
+		// Sources' Snapshots hold no keys: without any, there is nothing
+		// to add (and no version to compute again).
+		snap = snap.WithJWKS(keys)
+	}
+	r.publish(snap, problems)
 }
 
 // problems names every JWT rule whose keys come from a failing source.
@@ -154,19 +160,6 @@ func (r *Resolver) problems(src string, st state) []model.Problem {
 					Field: fmt.Sprintf("spec.jwtRules[%d]", i), Message: msg, Warning: true,
 				})
 			}
-		}
-	}
-	return out
-}
-
-// Errors returns the sources whose last fetch failed, with the error.
-func (r *Resolver) Errors() map[string]error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]error{}
-	for src, st := range r.keys {
-		if st.err != nil {
-			out[src] = st.err
 		}
 	}
 	return out
