@@ -3,15 +3,21 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"go.uber.org/zap/zaptest"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -20,8 +26,9 @@ import (
 )
 
 // startServe runs serve on loopback ports and returns its addresses; the
-// server is stopped, and must stop in time, when the test ends.
-func startServe(t *testing.T, configDir string) (xdsAddr, httpAddr string) {
+// server is stopped, and must stop in time, when the test ends. tune
+// changes the options before serve starts.
+func startServe(t *testing.T, configDir string, tune ...func(*serveOptions)) (xdsAddr, httpAddr string) {
 	t.Helper()
 	listen := func() net.Listener {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -32,6 +39,9 @@ func startServe(t *testing.T, configDir string) (xdsAddr, httpAddr string) {
 	}
 	grpcLis, httpLis := listen(), listen()
 	o := serveOptions{configDir: configDir, domainSuffix: "cluster.local", debounce: time.Millisecond, debounceMax: 10 * time.Millisecond, maxStreamAge: time.Hour}
+	for _, f := range tune {
+		f(&o)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, o, zaptest.NewLogger(t), model.DefaultMeshConfig(), grpcLis, httpLis) }()
@@ -211,3 +221,90 @@ func (s zaptestSink) Write(p []byte) (int, error) {
 }
 
 func (zaptestSink) Sync() error { return nil }
+
+// TestServeInlinesFetchedJWKS: serve fetches a RequestAuthentication's
+// jwksUri and the workload's sidecar gets the keys inline in jwt_authn;
+// a failing key server is reported on /debug/problemz.
+func TestServeInlinesFetchedJWKS(t *testing.T) {
+	var fail atomic.Bool
+	keyServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if fail.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprint(w, `{"keys":[{"kty":"EC","crv":"P-256","kid":"served-by-the-test","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)
+	}))
+	defer keyServer.Close()
+	dir := t.TempDir()
+	config := `apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: bank}
+spec:
+  clusterIP: 10.96.9.1
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: api-1
+  namespace: bank
+  labels: {kubernetes.io/service-name: api}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: [10.244.9.9]}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: issuer, namespace: bank}
+spec:
+  jwtRules:
+  - issuer: https://issuer.example
+    jwksUri: ` + keyServer.URL + `/keys
+`
+	if err := os.WriteFile(filepath.Join(dir, "mesh.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	xdsAddr, httpAddr := startServe(t, dir, func(o *serveOptions) { o.jwksRefresh = 50 * time.Millisecond })
+	eventually(t, "ready", func() error {
+		if code, body := httpGet(t, "http://"+httpAddr+"/ready"); code != http.StatusOK {
+			return errors.New(body)
+		}
+		return nil
+	})
+	sidecar := connect(t, xdsAddr, "sidecar~10.244.9.9~api-1.bank~bank.svc.cluster.local", client.Options{})
+	if err := sidecar.Subscribe(resource.ListenerType); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+wait:
+	for {
+		select {
+		case u, open := <-sidecar.Updates():
+			if !open {
+				t.Fatalf("stream ended: %v", sidecar.Err())
+			}
+			inbound, ok := u.Resources[resource.VirtualInboundListener]
+			if !ok {
+				continue
+			}
+			js, err := protojson.Marshal(inbound)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(js), "served-by-the-test") {
+				break wait
+			}
+		case <-deadline:
+			t.Fatal("the fetched keys never reached the sidecar's jwt_authn")
+		}
+	}
+
+	// Keys that cannot be refreshed are a problem on /debug/problemz.
+	fail.Store(true)
+	eventually(t, "the failure on /debug/problemz", func() error {
+		if _, body := httpGet(t, "http://"+httpAddr+"/debug/problemz"); !strings.Contains(body, "500 Internal Server Error") {
+			return errors.New(body)
+		}
+		return nil
+	})
+}
