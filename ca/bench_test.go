@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	securityv1alpha1 "istio.io/api/security/v1alpha1"
 )
 
@@ -31,6 +32,23 @@ func BenchmarkSignWorkload(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkMintWorkload is a plain Envoy's workload certificate: an
+// ECDSA P-256 key made and a certificate signed for it, per CA key type.
+func BenchmarkMintWorkload(b *testing.B) {
+	id := spiffeid.RequireFromString(spiffeOf("bookinfo", "ratings"))
+	for _, caKey := range []KeyType{KeyECDSA, KeyRSA} {
+		a := newTestAuthority(b, caKey, Options{})
+		b.Run("ca="+string(caKey), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.MintWorkload(id); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
