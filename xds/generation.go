@@ -118,11 +118,13 @@ type invalidation struct {
 
 // invalidationFor decides what a diff invalidates. Correctness first: the
 // generators' only dependence on endpoints that is not EDS is (a) the
-// inbound side, through Snapshot.InstancesAt, and (b) listeners and
+// inbound side, through Snapshot.InstancesAt, (b) listeners and
 // clusters of services that are not load balanced from EDS (headless
-// services get a listener per endpoint). So an endpoint-only diff keeps
-// outbound CDS/LDS/RDS unless it touches such a service, and keeps inbound
-// entries of workloads at other addresses. A credentials-only diff
+// services get a listener per endpoint), and (c) the identities clusters
+// accept over Istio mTLS, from the endpoints' service accounts. So an
+// endpoint-only diff keeps outbound CDS/LDS/RDS unless it touches such a
+// service or changes a service's identities, and keeps inbound entries
+// of workloads at other addresses. A credentials-only diff
 // rebuilds secrets alone. Anything else rebuilds all.
 func invalidationFor(old, cur *model.Snapshot, d model.Diff) invalidation {
 	if d.CredentialsOnly() {
@@ -133,6 +135,9 @@ func invalidationFor(old, cur *model.Snapshot, d model.Diff) invalidation {
 	}
 	inv := invalidation{endpoints: true, ips: map[string]struct{}{}}
 	for host := range d.Endpoints {
+		if !slices.Equal(old.ServiceIdentities(host), cur.ServiceIdentities(host)) {
+			return invalidation{all: true}
+		}
 		for _, s := range []*model.Snapshot{old, cur} {
 			if svc := s.Service(host); svc != nil && svc.Resolution != model.ClientSideLB {
 				return invalidation{all: true}

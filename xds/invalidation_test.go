@@ -82,3 +82,22 @@ func TestHeadlessEndpointChangesInvalidateEverything(t *testing.T) {
 		t.Errorf("a headless service's endpoints feed its listeners; got %+v, want everything invalidated", inv)
 	}
 }
+
+// Clusters accept the identities of a service's endpoints over Istio
+// mTLS: an endpoint with a new service account changes them.
+func TestNewServiceAccountInvalidatesEverything(t *testing.T) {
+	b := modeltest.Mesh{Services: 2, Endpoints: 1}.Builder()
+	before := b.Build()
+	host := modeltest.Hostname("svc-0", "ns-0")
+	e := modeltest.Endpoint(host, "ns-0", "10.250.0.1", 0)
+	e.ServiceAccount = "canary"
+	b.AddEndpoints(e)
+	after := b.Build()
+	if inv := invalidationFor(before, after, model.DiffSnapshots(before, after)); !inv.all {
+		t.Errorf("a new service account changes the SANs clusters accept; got %+v, want everything invalidated", inv)
+	}
+	sidecar := sidecarNode("client", "ns-0", "10.200.0.1")
+	if diff := cmp.Diff(reference(t, before, sidecar, resource.ClusterType, nil), reference(t, after, sidecar, resource.ClusterType, nil), protocmp.Transform()); diff == "" {
+		t.Error("the clusters did not change: the test no longer proves that they depend on service accounts")
+	}
+}

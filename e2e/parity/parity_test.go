@@ -30,18 +30,12 @@ import (
 // configurations that are understood and accepted. A real translation
 // bug does not go here: it fails the test until it is fixed.
 var allowed = []allowance{
-	// Security belongs to the next issue: PeerAuthentication is left at
-	// its default (PERMISSIVE), where a plaintext client is served too.
-	{"", `C \S+ \.transport_socket_matches`, onlyIstiod,
-		"istiod's automatic mutual TLS: clusters pick Istio mTLS for endpoints labelled tlsMode=istio (security issue; PERMISSIVE servers accept pilotlight's plaintext)"},
-	{"", `C \S+ (eds|load_assignment) endpoint \S+ tlsMode`, onlyIstiod,
-		"istiod labels endpoints of injected Pods tlsMode=istio, the key of its automatic mutual TLS (security issue)"},
 	{"", `L \S+ (http|http \{.*\}) hcm http_filter FilterConfig`, onlyIstiod,
-		"istio.alpn: tells upstream Istio mTLS connections the downstream protocol; only automatic mutual TLS uses it (security issue)"},
-	// Inbound handling is where peer authentication acts; with no
-	// PeerAuthentication it is all PERMISSIVE plumbing.
+		"istio.alpn, an istio-proxy extension, rewrites the ALPN of upstream Istio mTLS to the downstream protocol (istio-h2...); pilotlight's clusters offer istio-peer-exchange and istio (and h2), which a PERMISSIVE server's mTLS chain matches all the same"},
+	// Inbound: both terminate Istio mTLS per port by the PeerAuthentication
+	// mode (PERMISSIVE here), but the chains are laid out differently.
 	{"sidecar", `L 0\.0\.0\.0:15006 .*`, anyKind,
-		"inbound listener: istiod terminates Istio mTLS and sniffs TLS and HTTP per port for PERMISSIVE peer authentication, pilotlight has plaintext chains (the security issue compares inbound)"},
+		"inbound listener: istiod also sniffs HTTP on the passthrough chains (protocol-detection chains, HTTP inspector per port, metadata-exchange and stats filters); pilotlight's passthrough chains are TCP only and its mTLS chains carry no istio-proxy extensions"},
 	{"sidecar", `R 0\.0\.0\.0:15006 .*`, anyKind,
 		"inbound routes: one table per inbound chain, mTLS or plaintext (the security issue compares inbound)"},
 	{"sidecar", `C (inbound\|\S+|InboundPassthroughCluster) .*`, anyKind,

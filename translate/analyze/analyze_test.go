@@ -1,6 +1,8 @@
 package analyze_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -242,5 +244,24 @@ func TestTLSRouteFindings(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+// Proxyless clients carry out ISTIO_MUTUAL; other TLS modes they cannot.
+func TestIstioMutualIsTranslatedForGRPC(t *testing.T) {
+	b := modeltest.Mesh{Services: 2, Endpoints: 1}.Builder()
+	for i, mode := range []networkingv1alpha3.ClientTLSSettings_TLSmode{networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL, networkingv1alpha3.ClientTLSSettings_MUTUAL} {
+		name := fmt.Sprintf("svc-%d", i)
+		b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: name, Spec: &networkingv1alpha3.DestinationRule{
+			Host: name, TrafficPolicy: &networkingv1alpha3.TrafficPolicy{Tls: &networkingv1alpha3.ClientTLSSettings{Mode: mode}},
+		}})
+	}
+	var got []string
+	for _, p := range analyze.Run(b.Build()) {
+		got = append(got, p.Name+" "+p.Field+" "+p.Code)
+	}
+	want := []string{"svc-1 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings = %q, want %q", got, want)
 	}
 }

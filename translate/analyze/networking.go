@@ -202,8 +202,10 @@ func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficP
 			out = append(out, finding(c, CodeNotTranslated, field+f, "", "not applied yet"))
 		}
 	}
-	if p.GetTls() != nil && p.GetTls().GetMode() != networkingv1alpha3.ClientTLSSettings_DISABLE {
-		out = append(out, grpcOnly(c, field+".tls", "TLS origination settings"))
+	// Proxyless clients take ISTIO_MUTUAL from their certificate
+	// provider; other TLS modes name files or secrets they cannot read.
+	if mode := p.GetTls().GetMode(); p.GetTls() != nil && mode != networkingv1alpha3.ClientTLSSettings_DISABLE && mode != networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
+		out = append(out, grpcOnly(c, field+".tls", "TLS origination settings other than ISTIO_MUTUAL"))
 	}
 	if p.GetOutlierDetection() != nil {
 		out = append(out, grpcOnly(c, field+".outlierDetection", "consecutive-error outlier detection settings"))

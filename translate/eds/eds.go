@@ -9,9 +9,11 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/security/mtls"
 )
 
 // LoadAssignment returns the endpoints of one service port as a
@@ -49,6 +51,7 @@ func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, su
 			}},
 			HealthStatus:        corev3.HealthStatus_HEALTHY,
 			LoadBalancingWeight: wrapperspb.UInt32(e.LBWeight()),
+			Metadata:            tlsModeMetadata(e),
 		})
 		loc.LoadBalancingWeight.Value += e.LBWeight()
 	}
@@ -61,6 +64,27 @@ func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, su
 	}
 	cla.Endpoints = lb.apply(groups)
 	return cla
+}
+
+// Endpoint metadata that clusters' transport_socket_matches read:
+// endpoints of workloads labelled for Istio mTLS carry tlsMode=istio
+// under TransportSocketMatchFilter, as istiod writes it.
+const (
+	TransportSocketMatchFilter = "envoy.transport_socket_match"
+	TLSModeMetadataKey         = "tlsMode"
+)
+
+var istioTLSMode = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+	TransportSocketMatchFilter: {Fields: map[string]*structpb.Value{TLSModeMetadataKey: structpb.NewStringValue(mtls.TLSModeIstio)}},
+}}
+
+// tlsModeMetadata is the endpoint's metadata: its tlsMode, or none.
+// Endpoints share one read-only message.
+func tlsModeMetadata(e *model.Endpoint) *corev3.Metadata {
+	if mtls.SpeaksMTLS(e.Labels) {
+		return istioTLSMode
+	}
+	return nil
 }
 
 // SocketAddress is a TCP address.

@@ -66,7 +66,9 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 						continue
 					}
 					if policy.Rule != nil {
-						networking.ApplyPolicy(c, networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number), networking.GRPC)
+						p := networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number)
+						networking.ApplyPolicy(c, p, networking.GRPC)
+						networking.ApplyUpstreamTLS(c, snap, nil, svc, port, p.GetTls(), networking.GRPC)
 					}
 					out = append(out, resource.Resource{Name: name, Message: c})
 				case resource.EndpointType:

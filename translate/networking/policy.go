@@ -65,7 +65,8 @@ func mergeGroups(out *networkingv1alpha3.TrafficPolicy, lb *networkingv1alpha3.L
 }
 
 // ApplyPolicy sets a cluster's load balancer, circuit breakers, connection
-// settings and outlier detection from a traffic policy.
+// settings and outlier detection from a traffic policy. Its TLS settings
+// are ApplyUpstreamTLS's.
 func ApplyPolicy(c *clusterv3.Cluster, p *networkingv1alpha3.TrafficPolicy, t Target) {
 	applyLoadBalancer(c, p.GetLoadBalancer(), t)
 	applyConnectionPool(c, p.GetConnectionPool(), t)
@@ -74,9 +75,6 @@ func ApplyPolicy(c *clusterv3.Cluster, p *networkingv1alpha3.TrafficPolicy, t Ta
 		// ejection (gRFC A50), which Istio's API cannot express
 		// (Analyze: unsupported-for-grpc).
 		applyOutlierDetection(c, p.GetOutlierDetection())
-		// gRPC clients take TLS from certificate providers, which the
-		// security issue adds (Analyze: not-translated for gRPC).
-		applyTLS(c, p.GetTls())
 	}
 }
 

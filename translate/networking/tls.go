@@ -5,14 +5,20 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rawbufferv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
+	"github.com/pilotlight/pilotlight/translate/eds"
+	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/translate/security/mtls"
 )
 
 // Secret names istio-agent's SDS server understands, as istiod names them
@@ -29,13 +35,107 @@ const (
 	agentSDSCluster = "sds-grpc"
 )
 
-// applyTLS originates TLS on an Envoy cluster as a DestinationRule's tls
-// settings say (DISABLE leaves plaintext). Secrets come from the
-// sidecar's own istio-agent over SDS, named as istiod names them, so the
-// keys never pass through the control plane.
-func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
-	if t == nil || t.GetMode() == networkingv1alpha3.ClientTLSSettings_DISABLE {
+// ApplyUpstreamTLS sets how a cluster of service svc (port port)
+// originates TLS, as istiod decides. A DestinationRule's tls settings
+// win; ISTIO_MUTUAL accepts the service's identities
+// (Snapshot.ServiceIdentities) unless it names SANs itself. Without tls
+// settings, Istio's automatic mTLS applies when the mesh enables it, the
+// service is in the mesh and its namespace's PeerAuthentication does not
+// DISABLE mTLS: an Envoy cluster takes Istio mTLS to endpoints labelled
+// tlsMode=istio and plaintext to the others (transport_socket_matches on
+// the endpoint metadata eds writes); an original-destination cluster of a
+// passthrough service, whose endpoints Envoy does not know, only when
+// every endpoint of the port is labelled. gRPC clients reject transport_socket_matches and may
+// lack certificates; as with istiod they take TLS from a DestinationRule
+// only, set on the cluster itself.
+func ApplyUpstreamTLS(c *clusterv3.Cluster, snap *model.Snapshot, peers *mtls.Policies, svc *model.Service, port model.Port, t *networkingv1alpha3.ClientTLSSettings, target Target) {
+	if target == GRPC {
+		if t.GetMode() == networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
+			sans := t.GetSubjectAltNames()
+			if len(sans) == 0 {
+				sans = snap.ServiceIdentities(svc.Hostname)
+			}
+			c.TransportSocket = grpcClientTransportSocket(sans)
+		}
 		return
+	}
+	if t != nil {
+		if ctx := upstreamTLSContext(c, t, snap.ServiceIdentities(svc.Hostname)); ctx != nil {
+			c.TransportSocket = tlsSocket(ctx)
+		}
+		return
+	}
+	if !autoMTLS(snap, peers, svc) {
+		return
+	}
+	istio := tlsSocket(upstreamTLSContext(c, &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL},
+		snap.ServiceIdentities(svc.Hostname)))
+	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
+		// Only a passthrough service's clusters are rebuilt when its
+		// endpoints change (the xDS cache's invalidationFor); a
+		// load-balanced one a DestinationRule turns into passthrough
+		// stays plaintext rather than depend on labels it would not see
+		// change.
+		if svc.Resolution == model.Passthrough && allSpeakMTLS(snap.EndpointsForPort(svc.Hostname, port.Name)) {
+			c.TransportSocket = istio
+		}
+		return
+	}
+	c.TransportSocketMatches = []*clusterv3.Cluster_TransportSocketMatch{
+		{
+			Name: "tlsMode-" + mtls.TLSModeIstio,
+			Match: &structpb.Struct{Fields: map[string]*structpb.Value{
+				eds.TLSModeMetadataKey: structpb.NewStringValue(mtls.TLSModeIstio),
+			}},
+			TransportSocket: istio,
+		},
+		{
+			// Every other endpoint, labelled or not.
+			Name:  "tlsMode-disabled",
+			Match: &structpb.Struct{},
+			TransportSocket: &corev3.TransportSocket{
+				Name:       wellknown.TransportSocketRawBuffer,
+				ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(&rawbufferv3.RawBuffer{})},
+			},
+		},
+	}
+}
+
+// autoMTLS reports whether clients use Istio's automatic mTLS towards
+// svc. The mesh setting defaults to on, as in istiod.
+func autoMTLS(snap *model.Snapshot, peers *mtls.Policies, svc *model.Service) bool {
+	if on := snap.Mesh().GetEnableAutoMtls(); on != nil && !on.GetValue() {
+		return false
+	}
+	return !svc.MeshExternal && peers.NamespaceMode(svc.Namespace) != mtls.Disable
+}
+
+// allSpeakMTLS reports whether there are endpoints and every one of
+// them is labelled for Istio mTLS.
+func allSpeakMTLS(eps []*model.Endpoint) bool {
+	for _, e := range eps {
+		if !mtls.SpeaksMTLS(e.Labels) {
+			return false
+		}
+	}
+	return len(eps) > 0
+}
+
+func tlsSocket(ctx *tlsv3.UpstreamTlsContext) *corev3.TransportSocket {
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
+
+// upstreamTLSContext is an Envoy cluster's TLS as tls settings say; nil
+// for DISABLE. Secrets come from the sidecar's own istio-agent over SDS,
+// named as istiod names them, so the keys never pass through the
+// control plane. ISTIO_MUTUAL accepts identities when the settings name
+// no SANs.
+func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings, identities []string) *tlsv3.UpstreamTlsContext {
+	if t.GetMode() == networkingv1alpha3.ClientTLSSettings_DISABLE {
+		return nil
 	}
 	ctx := &tlsv3.UpstreamTlsContext{Sni: t.GetSni(), CommonTlsContext: &tlsv3.CommonTlsContext{
 		// Envoy's client default stops at TLS 1.2; istiod allows 1.3.
@@ -45,8 +145,12 @@ func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
 		},
 	}}
 	common := ctx.CommonTlsContext
+	sans := t.GetSubjectAltNames()
+	if len(sans) == 0 && t.GetMode() == networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
+		sans = identities
+	}
 	validation := &tlsv3.CertificateValidationContext{}
-	for _, san := range t.GetSubjectAltNames() {
+	for _, san := range sans {
 		validation.MatchTypedSubjectAltNames = append(validation.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
 			SanType: sanType(san),
 			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}},
@@ -65,16 +169,18 @@ func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
 			ctx.Sni = strings.ReplaceAll(c.GetName(), "|", "_.")
 		}
 		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsWorkload)}
-		// Istio's peers tell mesh traffic apart by these protocols.
+		// Istio's peers tell mesh traffic apart by these protocols; an
+		// HTTP/2 cluster says h2 too.
 		common.AlpnProtocols = []string{"istio-peer-exchange", "istio"}
+		if isHTTP2(c) {
+			common.AlpnProtocols = append(common.AlpnProtocols, "h2")
+		}
 	case networkingv1alpha3.ClientTLSSettings_MUTUAL:
 		if cert, key := t.GetClientCertificate(), t.GetPrivateKey(); cert != "" && key != "" {
 			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsFileCert + cert + "~" + key)}
 		}
 	}
-	if t.GetInsecureSkipVerify().GetValue() {
-		common.ValidationContextType = nil
-	} else {
+	if !t.GetInsecureSkipVerify().GetValue() {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext:         validation,
@@ -82,10 +188,17 @@ func applyTLS(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings) {
 			},
 		}
 	}
-	c.TransportSocket = &corev3.TransportSocket{
-		Name:       wellknown.TransportSocketTLS,
-		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	return ctx
+}
+
+// isHTTP2 reports whether the cluster speaks HTTP/2 upstream.
+func isHTTP2(c *clusterv3.Cluster) bool {
+	a := c.GetTypedExtensionProtocolOptions()[httpProtocolOptionsKey]
+	if a == nil {
+		return false
 	}
+	opts := &httpv3.HttpProtocolOptions{}
+	return a.UnmarshalTo(opts) == nil && opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
 }
 
 // sanType: SPIFFE ids and other URIs are URI SANs, the rest DNS names.
@@ -132,6 +245,17 @@ func GRPCServerTransportSocket() *corev3.TransportSocket {
 		CommonTlsContext:         grpcCommonTLS(nil),
 		RequireClientCertificate: wrapperspb.Bool(true),
 	}
+	return &corev3.TransportSocket{
+		Name:       wellknown.TransportSocketTLS,
+		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},
+	}
+}
+
+// grpcClientTransportSocket originates Istio mTLS from a proxyless
+// client, accepting only servers whose certificate carries one of sans
+// (any mesh workload when empty).
+func grpcClientTransportSocket(sans []string) *corev3.TransportSocket {
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: grpcCommonTLS(sans)}
 	return &corev3.TransportSocket{
 		Name:       wellknown.TransportSocketTLS,
 		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: resource.Any(ctx)},

@@ -18,6 +18,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
+	"github.com/pilotlight/pilotlight/translate/security/mtls"
 )
 
 const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -40,6 +41,7 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 		// service exported to its namespace, as in Istio.
 		services = snap.ExportedTo(v.Namespace)
 	}
+	peers := mtls.New(snap)
 	for _, svc := range services {
 		policy := networking.PolicyFor(snap, svc.Hostname, v.Namespace, v.Labels)
 		for _, port := range svc.Ports {
@@ -56,6 +58,7 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 					networking.ApplyPolicy(c, tp, networking.Envoy)
 				}
 				networking.ApplyLocalityConfig(c, snap, tp)
+				networking.ApplyUpstreamTLS(c, snap, peers, svc, port, tp.GetTls(), networking.Envoy)
 				out = append(out, resource.Resource{Name: name, Message: c})
 			}
 		}

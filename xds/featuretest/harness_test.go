@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	xdscreds "google.golang.org/grpc/credentials/xds"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -112,11 +113,25 @@ func grpcBootstrapWithCerts(t *testing.T, xdsAddr, pod, ns, ip, dir string) []by
 // xdsClient dials target through pilotlight with grpc-go's xDS resolver.
 func xdsClient(t *testing.T, p *pilotlight, ns, target string, opts ...grpc.DialOption) testgrpc.TestServiceClient {
 	t.Helper()
-	builder, err := xds.NewXDSResolverWithConfigForTesting(grpcBootstrap(t, p.addr, "client", ns, "127.0.0.100"))
+	return xdsClientWithCerts(t, p, ns, target, "", opts...)
+}
+
+// xdsClientWithCerts is xdsClient for a client whose certificate files
+// are in dir ("" for none): with xDS credentials, it uses TLS where
+// pilotlight's clusters say so and plaintext elsewhere.
+func xdsClientWithCerts(t *testing.T, p *pilotlight, ns, target, dir string, opts ...grpc.DialOption) testgrpc.TestServiceClient {
+	t.Helper()
+	builder, err := xds.NewXDSResolverWithConfigForTesting(grpcBootstrapWithCerts(t, p.addr, "client", ns, "127.0.0.100", dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(opts, grpc.WithResolvers(builder), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if dir != "" {
+		if creds, err = xdscreds.NewClientCredentials(xdscreds.ClientOptions{FallbackCreds: insecure.NewCredentials()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts = append(opts, grpc.WithResolvers(builder), grpc.WithTransportCredentials(creds))
 	cc, err := grpc.NewClient("xds:///"+target, opts...)
 	if err != nil {
 		t.Fatal(err)

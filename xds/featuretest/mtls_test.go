@@ -128,32 +128,38 @@ spec:
 `, ns, mode)
 }
 
+// strictGreeter serves greeter-0 as an xDS-enabled server on ip, with a
+// certificate for demo/greeter from a fresh mesh CA, under a STRICT
+// PeerAuthentication for demo; endpoints renders what puts it behind
+// greeter.
+func strictGreeter(t *testing.T, ip string, endpoints func(net.Listener) string) (*pilotlight, *meshCA, net.Listener) {
+	t.Helper()
+	p := startPilotlight(t, t.TempDir())
+	p.write(t, "greeter.yaml", greeterService)
+	p.write(t, "policy.yaml", peerAuthentication("demo", "STRICT"))
+	mesh := newMeshCA(t)
+	lis, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(t, "endpoints.yaml", endpoints(lis))
+	creds, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startXDSServer(t, lis, grpcBootstrapWithCerts(t, p.addr, "greeter-0", "demo", ip, mesh.issue(t, "demo", "greeter")), "greeter-0", creds)
+	return p, mesh, lis
+}
+
 // A proxyless server under a STRICT PeerAuthentication refuses a
 // plaintext client and serves one that presents a mesh certificate; the
 // server's own certificate names its service account. Switching the
 // policy to DISABLE serves plaintext again, so the refusal is the
 // policy's doing.
 func TestStrictPeerAuthenticationRefusesPlaintext(t *testing.T) {
-	dir := t.TempDir()
-	p := startPilotlight(t, dir)
-	p.write(t, "greeter.yaml", greeterService)
-	p.write(t, "policy.yaml", peerAuthentication("demo", "STRICT"))
-
-	mesh := newMeshCA(t)
-	serverCerts := mesh.issue(t, "demo", "greeter")
+	p, mesh, lis := strictGreeter(t, "127.0.0.22", greeterEndpoints)
 	clientCerts := mesh.issue(t, "demo", "client")
 	serverID := spiffeid.RequireFromString("spiffe://cluster.local/ns/demo/sa/greeter")
-
-	lis, err := net.Listen("tcp", "127.0.0.22:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.write(t, "endpoints.yaml", greeterEndpoints(lis))
-	creds, err := xdscreds.NewServerCredentials(xdscreds.ServerOptions{FallbackCreds: insecure.NewCredentials()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	startXDSServer(t, lis, grpcBootstrapWithCerts(t, p.addr, "greeter-0", "demo", "127.0.0.22", serverCerts), "greeter-0", creds)
 
 	dial := func(c credentials.TransportCredentials) testgrpc.TestServiceClient {
 		cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(c))
@@ -182,5 +188,62 @@ func TestStrictPeerAuthenticationRefusesPlaintext(t *testing.T) {
 	p.write(t, "policy.yaml", peerAuthentication("demo", "DISABLE"))
 	eventually(t, "a DISABLE policy to serve plaintext", func() bool {
 		return call(plaintext, nil) == "greeter-0"
+	})
+}
+
+// destinationRuleTLS is a DestinationRule for greeter with ISTIO_MUTUAL
+// and, if any, these SANs.
+func destinationRuleTLS(sans ...string) string {
+	dr := `apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: greeter
+  namespace: demo
+spec:
+  host: greeter.demo.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+`
+	if len(sans) > 0 {
+		dr += "      subjectAltNames: [" + strings.Join(sans, ", ") + "]\n"
+	}
+	return dr
+}
+
+// A proxyless client reaches a STRICT proxyless server through a
+// DestinationRule with ISTIO_MUTUAL, checking the server's identity
+// against the service account of the Pod behind the endpoint; a rule
+// that names another identity makes a client fail, and without a rule it
+// speaks plaintext and is refused (no automatic mTLS for gRPC).
+func TestIstioMutualDestinationRuleForProxylessClients(t *testing.T) {
+	// The endpoint names its Pod, whose service account is greeter.
+	p, mesh, _ := strictGreeter(t, "127.0.0.24", func(lis net.Listener) string {
+		return greeterEndpoints(lis) + "  targetRef: {kind: Pod, name: greeter-0, namespace: demo}\n" + `---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: greeter-0
+  namespace: demo
+  labels: {app: greeter}
+spec:
+  serviceAccountName: greeter
+  containers: [{name: app, image: app}]
+status:
+  phase: Running
+  podIP: 127.0.0.24
+`
+	})
+	clientCerts := mesh.issue(t, "web", "frontend")
+	client := xdsClientWithCerts(t, p, "web", "greeter.demo.svc.cluster.local:7070", clientCerts)
+	eventually(t, "a plaintext xDS client to be refused", func() bool { return call(client, nil) == "error: Unavailable" })
+
+	p.write(t, "rule.yaml", destinationRuleTLS())
+	eventually(t, "ISTIO_MUTUAL to reach the STRICT server", func() bool { return call(client, nil) == "greeter-0" })
+
+	// SANs are checked at the handshake: a new channel sees the new rule.
+	p.write(t, "rule.yaml", destinationRuleTLS("spiffe://cluster.local/ns/demo/sa/impostor"))
+	eventually(t, "a server with another identity to be refused", func() bool {
+		return call(xdsClientWithCerts(t, p, "web", "greeter.demo.svc.cluster.local:7070", clientCerts), nil) == "error: Unavailable"
 	})
 }
