@@ -4,7 +4,6 @@
 package eds
 
 import (
-	"cmp"
 	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -28,24 +27,27 @@ import (
 // (locality.go).
 func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, subset map[string]string, lb LocalityLB) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: clusterName}
-	byLocality := map[model.Locality]*localityGroup{}
-	var order []model.Locality
+	keep := lb.readsEndpointLabels()
+	index := map[model.Locality]int{}
+	var groups []localityGroup
 	for _, e := range snap.EndpointsForPort(host, portName) {
 		if e.Health != model.Healthy || !hasLabels(e.Labels, subset) {
 			continue
 		}
-		g, ok := byLocality[e.Locality]
+		i, ok := index[e.Locality]
 		if !ok {
-			g = &localityGroup{lle: &endpointv3.LocalityLbEndpoints{
+			i = len(groups)
+			index[e.Locality] = i
+			groups = append(groups, localityGroup{lle: &endpointv3.LocalityLbEndpoints{
 				Locality:            &corev3.Locality{Region: e.Locality.Region, Zone: e.Locality.Zone, SubZone: e.Locality.SubZone},
 				LoadBalancingWeight: wrapperspb.UInt32(0),
-			}}
-			byLocality[e.Locality] = g
-			order = append(order, e.Locality)
+			}})
 		}
-		loc := g.lle
-		g.endpoints = append(g.endpoints, e)
-		loc.LbEndpoints = append(loc.LbEndpoints, &endpointv3.LbEndpoint{
+		g := &groups[i]
+		if keep {
+			g.endpoints = append(g.endpoints, e)
+		}
+		g.lle.LbEndpoints = append(g.lle.LbEndpoints, &endpointv3.LbEndpoint{
 			HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
 				Address: SocketAddress(e.Address, e.Port),
 			}},
@@ -53,16 +55,18 @@ func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, su
 			LoadBalancingWeight: wrapperspb.UInt32(e.LBWeight()),
 			Metadata:            tlsModeMetadata(e),
 		})
-		loc.LoadBalancingWeight.Value += e.LBWeight()
+		g.lle.LoadBalancingWeight.Value += e.LBWeight()
 	}
-	slices.SortFunc(order, func(a, b model.Locality) int {
-		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.SubZone, b.SubZone))
-	})
-	groups := make([]localityGroup, 0, len(order))
-	for _, l := range order {
-		groups = append(groups, *byLocality[l])
+	slices.SortFunc(groups, func(a, b localityGroup) int { return compareLocalities(a.lle, b.lle) })
+	if len(groups) > 0 {
+		cla.Endpoints = make([]*endpointv3.LocalityLbEndpoints, len(groups))
+		for i := range groups {
+			cla.Endpoints[i] = groups[i].lle
+		}
 	}
-	cla.Endpoints = lb.apply(groups)
+	if lb.Setting != nil {
+		cla.Endpoints = lb.apply(cla.Endpoints, groups)
+	}
 	return cla
 }
 

@@ -60,22 +60,24 @@ func workloadLabel(labels map[string]string, loc model.Locality, key string) str
 }
 
 // localityGroup is one locality's share of a load assignment, with the
-// model endpoints behind its LbEndpoints (same order) for failover
-// priorities, which read endpoint labels.
+// model endpoints behind its LbEndpoints (same order) when failover
+// priorities need their labels.
 type localityGroup struct {
 	lle       *endpointv3.LocalityLbEndpoints
 	endpoints []*model.Endpoint
 }
 
-// apply shapes the assignment's localities for the client.
-func (lb LocalityLB) apply(groups []localityGroup) []*endpointv3.LocalityLbEndpoints {
+// readsEndpointLabels reports whether apply ranks endpoints by label,
+// and so needs the groups' endpoints.
+func (lb LocalityLB) readsEndpointLabels() bool {
+	return lb.Setting != nil && lb.Failover && len(lb.Setting.GetDistribute()) == 0 && len(lb.Setting.GetFailoverPriority()) > 0
+}
+
+// apply shapes the assignment's localities (out, in the order of groups)
+// for the client.
+func (lb LocalityLB) apply(out []*endpointv3.LocalityLbEndpoints, groups []localityGroup) []*endpointv3.LocalityLbEndpoints {
 	s := lb.Setting
-	out := make([]*endpointv3.LocalityLbEndpoints, 0, len(groups))
-	for _, g := range groups {
-		out = append(out, g.lle)
-	}
 	switch {
-	case s == nil:
 	case len(s.GetDistribute()) > 0:
 		return lb.distribute(out)
 	case lb.Failover && len(s.GetFailoverPriority()) > 0:

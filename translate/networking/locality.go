@@ -26,8 +26,12 @@ func LocalitySetting(snap *model.Snapshot, p *networkingv1alpha3.TrafficPolicy) 
 // LocalityLB is the locality load balancing a client with view v applies
 // to one cluster's endpoints. As in Istio, failover (priorities) needs
 // outlier detection, without which a client never learns that nearer
-// endpoints failed; weights distributed by locality need nothing.
+// endpoints failed; weights distributed by locality need nothing. In a
+// snapshot where no rule balances by locality it is the zero value.
 func LocalityLB(snap *model.Snapshot, rule *model.Config, subset string, port uint32, v model.OutboundView) eds.LocalityLB {
+	if !snap.LocalityAware() {
+		return eds.LocalityLB{}
+	}
 	var p *networkingv1alpha3.TrafficPolicy
 	if rule != nil {
 		p = EffectivePolicy(model.AsDestinationRule(rule), subset, port)
