@@ -14,6 +14,7 @@ import (
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 
 	"github.com/pilotlight/pilotlight/translate/eds"
 	"github.com/pilotlight/pilotlight/translate/model"
@@ -110,7 +111,7 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 		add(port, peer.ForPort(port), http, func() *listenerv3.FilterChain {
 			var chain *listenerv3.FilterChain
 			if http {
-				chain = httpInboundChain(inst, cluster, httpSecurity)
+				chain = httpInboundChain(snap.Mesh(), inst, cluster, httpSecurity)
 			} else {
 				chain = tcpChain(cluster, cluster)
 				chain.Filters = slices.Concat(tcpSecurity, chain.Filters)
@@ -210,7 +211,7 @@ func portsPredicate(ports []uint32) *listenerv3.ListenerFilterChainMatchPredicat
 
 // httpInboundChain terminates HTTP for one served port; security filters
 // run before the router.
-func httpInboundChain(inst model.ServiceInstance, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
+func httpInboundChain(mesh *meshv1alpha1.MeshConfig, inst model.ServiceInstance, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
 	port := inst.Endpoint.Port
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: fmt.Sprintf("inbound_%s_%d", wildcardIP, port),
@@ -233,5 +234,9 @@ func httpInboundChain(inst model.ServiceInstance, cluster string, policy []*hcmv
 		// real client.
 		UseRemoteAddress: wrapperspb.Bool(true),
 	}
+	// Paths are normalized before authorization sees them, as istiod's
+	// inbound listeners do: /a/../admin must not slip past a rule on
+	// /admin/*.
+	networking.NormalizePaths(hcm, mesh)
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{resource.HCMFilter(hcm)}}
 }
