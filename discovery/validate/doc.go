@@ -7,7 +7,8 @@
 // The checks are a first cut that grows kind by kind: object names, the
 // Service and EndpointSlice fields the converter relies on, and the Istio
 // fields without which a VirtualService, DestinationRule, ServiceEntry or
-// Gateway means nothing. Strict decoding (unknown and duplicate fields) is
+// Gateway means nothing, and the PeerAuthentication port-level settings
+// istiod rejects. Strict decoding (unknown and duplicate fields) is
 // the decoder's job, not this package's. validate does no I/O and never
 // modifies what it checks.
 package validate

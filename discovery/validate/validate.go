@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,8 @@ func Object(obj runtime.Object) []model.Problem {
 			r.workloadEntry(s)
 		case *networkingv1alpha3.Gateway:
 			r.gateway(s)
+		case *securityv1beta1.PeerAuthentication:
+			r.peerAuthentication(s)
 		}
 	}
 	return r.problems

@@ -334,6 +334,38 @@ spec:
 			},
 		},
 		{
+			name: "peer authentication ports",
+			yaml: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: shop}
+spec:
+  mtls: {mode: STRICT}
+  portLevelMtls:
+    0: {mode: DISABLE}
+    8080: {mode: DISABLE}
+    70000: {mode: PERMISSIVE}
+`,
+			want: []want{
+				{Field: "spec.portLevelMtls", Message: "port-level mTLS needs a selector"},
+				{Field: "spec.portLevelMtls[0]", Message: "port 0 is outside 1-65535"},
+				{Field: "spec.portLevelMtls[70000]", Message: "port 70000 is outside 1-65535"},
+			},
+		},
+		{
+			name: "peer authentication with a selector and ports",
+			yaml: `
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector:
+    matchLabels: {app: reviews}
+  portLevelMtls:
+    8080: {mode: DISABLE}
+`,
+		},
+		{
 			name: "security kinds need only metadata",
 			yaml: `
 apiVersion: security.istio.io/v1
