@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -64,6 +65,9 @@ type Publisher struct {
 	configMaps corelisters.ConfigMapLister
 	queue      workqueue.TypedRateLimitingInterface[string]
 	start      func(ctx context.Context) bool
+	// selects, if set, tells from its labels whether a namespace is in
+	// the mesh (the mesh's discoverySelectors).
+	selects atomic.Pointer[func(map[string]string) bool]
 }
 
 // NewPublisher returns a Publisher; Run does the work.
@@ -168,6 +172,15 @@ func (p *Publisher) Run(ctx context.Context) {
 	}
 }
 
+// SelectNamespaces narrows publishing to the namespaces whose labels
+// selects accepts (among Namespaces), as the mesh's discoverySelectors
+// do, and checks every namespace again. A namespace that leaves keeps
+// its ConfigMap, as with istiod.
+func (p *Publisher) SelectNamespaces(selects func(labels map[string]string) bool) {
+	p.selects.Store(&selects)
+	p.enqueueAll()
+}
+
 func (p *Publisher) enqueueAll() {
 	all, err := p.namespaces.List(labels.Everything())
 	if err != nil {
@@ -199,11 +212,11 @@ func (p *Publisher) next(ctx context.Context) bool {
 // reconcile makes the namespace's ConfigMap hold the current bundle, if
 // this replica leads and the namespace is one to publish in.
 func (p *Publisher) reconcile(ctx context.Context, name string) error {
-	if leading, _ := p.opts.Leadership.Leading(); !leading || !p.publishes(name) {
+	if leading, _ := p.opts.Leadership.Leading(); !leading {
 		return nil
 	}
 	ns, err := p.namespaces.Get(name)
-	if apierrors.IsNotFound(err) || (err == nil && ns.Status.Phase == corev1.NamespaceTerminating) {
+	if apierrors.IsNotFound(err) || (err == nil && (ns.Status.Phase == corev1.NamespaceTerminating || !p.publishes(ns))) {
 		return nil
 	}
 	if err != nil {
@@ -240,10 +253,14 @@ func (p *Publisher) reconcile(ctx context.Context, name string) error {
 	return nil
 }
 
-// publishes tells whether namespace name gets the ConfigMap.
-func (p *Publisher) publishes(name string) bool {
-	if slices.Contains(unpublishedNamespaces, name) {
+// publishes tells whether namespace ns gets the ConfigMap.
+func (p *Publisher) publishes(ns *corev1.Namespace) bool {
+	if slices.Contains(unpublishedNamespaces, ns.Name) {
 		return false
 	}
-	return p.opts.Namespaces == nil || slices.Contains(p.opts.Namespaces, name)
+	if p.opts.Namespaces != nil && !slices.Contains(p.opts.Namespaces, ns.Name) {
+		return false
+	}
+	selects := p.selects.Load()
+	return selects == nil || (*selects)(ns.Labels)
 }

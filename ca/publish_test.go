@@ -47,12 +47,13 @@ func TestPublisher(t *testing.T) {
 	r.sync(ctx, true)
 	a, _ := r.Authority(ctx)
 	reg := prometheus.NewRegistry()
-	publish := func(lead Leadership, reg prometheus.Registerer) {
+	publish := func(lead Leadership, reg prometheus.Registerer) *Publisher {
 		p, err := NewPublisher(PublisherOptions{Client: client, Authority: a, Leadership: lead, Logger: zaptest.NewLogger(t), Registerer: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		running.Go(func() { p.Run(ctx) })
+		return p
 	}
 	// A follower first: nothing may appear while it alone runs.
 	publish(follower{}, nil)
@@ -128,4 +129,42 @@ func TestPublisher(t *testing.T) {
 	if created != 4 || updated < 4 {
 		t.Errorf("writes counted: %v created, %v updated; want 4 and at least 4", created, updated)
 	}
+}
+
+// TestPublisherSelectsNamespaces: with discoverySelectors, only the
+// namespaces they select get the bundle, and one that is relabelled into
+// the mesh gets it then.
+func TestPublisherSelectsNamespaces(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	var running sync.WaitGroup
+	defer running.Wait()
+	defer cancel()
+	in := namespace("shop")
+	in.Labels = map[string]string{"mesh": "on"}
+	client := fake.NewClientset(in, namespace("legacy"))
+	r := newTestRoots(t, NewMemoryStore(), newTestClock(), Alone{}, nil)
+	r.sync(ctx, true)
+	a, _ := r.Authority(ctx)
+	p, err := NewPublisher(PublisherOptions{Client: client, Authority: a, Logger: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SelectNamespaces(func(l map[string]string) bool { return l["mesh"] == "on" })
+	running.Go(func() { p.Run(ctx) })
+	published := func(ns string) func() error {
+		return func() error {
+			_, err := client.CoreV1().ConfigMaps(ns).Get(ctx, RootCertConfigMap, metav1.GetOptions{})
+			return err
+		}
+	}
+	eventuallyCA(t, "the bundle in the selected namespace", published("shop"))
+	if published("legacy")() == nil {
+		t.Fatal("the bundle was published in a namespace the selectors leave out")
+	}
+	legacy, _ := client.CoreV1().Namespaces().Get(ctx, "legacy", metav1.GetOptions{})
+	legacy.Labels = map[string]string{"mesh": "on"}
+	if _, err := client.CoreV1().Namespaces().Update(ctx, legacy, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyCA(t, "the bundle in a namespace relabelled into the mesh", published("legacy"))
 }

@@ -240,11 +240,14 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	// from the source to the xDS server.
 	keys := jwks.New(jwks.Options{Timeout: o.jwksTimeout, Refresh: o.jwksRefresh, Logger: log.Named("jwks")})
 	run("jwks", func() error { return keys.Run(ctx) })
-	run("config source", func() error { return source.Run(ctx, keys.Wrap(srv.Update)) })
+	// The trust bundle is published in the namespaces the snapshots'
+	// discoverySelectors select.
+	namespaces := &meshNamespaces{}
+	run("config source", func() error { return source.Run(ctx, keys.Wrap(namespaces.follow(srv.Update))) })
 	run("grpc server", func() error { return grpcServer.Serve(grpcLis) })
 	run("http server", func() error { return httpServer.Serve(httpLis) })
 	if o.ca.lis != nil {
-		run("ca", func() error { return runCA(ctx, o, log, mesh, reg, srv) })
+		run("ca", func() error { return runCA(ctx, o, log, mesh, reg, srv, namespaces) })
 	}
 	logStarted(log, o, grpcLis.Addr(), httpLis.Addr())
 

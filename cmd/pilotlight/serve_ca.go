@@ -16,9 +16,11 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/protobuf/proto"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/pilotlight/pilotlight/ca"
@@ -113,7 +115,9 @@ const caLoadBackoff = 30 * time.Second
 // server outage, missing RBAC) is retried; plaintext xDS keeps being
 // served meanwhile. In a cluster, replicas elect a leader with a Lease
 // in the CA's namespace: it alone creates and rotates the root.
-func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig, reg prometheus.Registerer, xdsServer *xds.Server) error {
+func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alpha1.MeshConfig, reg prometheus.Registerer, xdsServer *xds.Server,
+	namespaces *meshNamespaces,
+) error {
 	lis := o.ca.lis
 	defer lis.Close()
 	log = log.With(zap.String("component", "ca"))
@@ -186,6 +190,7 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 		if err != nil {
 			return err
 		}
+		namespaces.attach(publisher)
 		wg.Go(func() { publisher.Run(ctx) })
 	}
 	authn := ca.Authenticators{ca.NewCertAuthenticator(authority)}
@@ -298,4 +303,55 @@ func trustDomainName(ctx context.Context, o serveOptions, mesh *meshv1alpha1.Mes
 		return td, nil
 	}
 	return model.DefaultMeshConfig().GetTrustDomain(), nil
+}
+
+// meshNamespaces follows the mesh's discoverySelectors in the snapshots
+// the config source publishes, so that the trust bundle is published in
+// the mesh's namespaces only, as istiod does.
+type meshNamespaces struct {
+	mu        sync.Mutex
+	selectors []*meshv1alpha1.LabelSelector
+	publisher *ca.Publisher
+}
+
+// follow wraps a snapshot consumer: every snapshot's discoverySelectors
+// reach the publisher first.
+func (m *meshNamespaces) follow(next func(*model.Snapshot, []model.Problem)) func(*model.Snapshot, []model.Problem) {
+	return func(s *model.Snapshot, problems []model.Problem) {
+		m.set(s.Mesh().GetDiscoverySelectors())
+		next(s, problems)
+	}
+}
+
+func (m *meshNamespaces) set(selectors []*meshv1alpha1.LabelSelector) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if slices.EqualFunc(selectors, m.selectors, func(a, b *meshv1alpha1.LabelSelector) bool { return proto.Equal(a, b) }) {
+		return
+	}
+	m.selectors = selectors
+	m.applyLocked()
+}
+
+// attach hands the selectors to the publisher, now and on every change.
+func (m *meshNamespaces) attach(p *ca.Publisher) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.publisher = p
+	m.applyLocked()
+}
+
+func (m *meshNamespaces) applyLocked() {
+	if m.publisher == nil {
+		return
+	}
+	// The config source admits only a mesh whose selectors compile; an
+	// error here would leave every namespace selected.
+	compiled, _ := kube.CompileSelectors(m.selectors)
+	m.publisher.SelectNamespaces(func(nsLabels map[string]string) bool {
+		if len(compiled) == 0 {
+			return true
+		}
+		return slices.ContainsFunc(compiled, func(s labels.Selector) bool { return s.Matches(labels.Set(nsLabels)) })
+	})
 }

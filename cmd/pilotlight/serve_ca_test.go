@@ -344,3 +344,56 @@ func TestCAStoreInACluster(t *testing.T) {
 		t.Errorf("--ca-dir ignored in a cluster: %s", store)
 	}
 }
+
+// TestMeshNamespacesFollowDiscoverySelectors: the trust bundle goes to
+// the namespaces the published snapshot's discoverySelectors select, and
+// to all of them again once the selectors are dropped.
+func TestMeshNamespacesFollowDiscoverySelectors(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	stopped := make(chan struct{})
+	defer func() { cancel(); <-stopped }()
+	client := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{"istio-discovery": "enabled"}}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "legacy"}},
+	)
+	roots, err := ca.NewRoots(ca.RootsOptions{Store: ca.NewMemoryStore(), Root: ca.RootOptions{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")},
+		Authority: ca.Options{TrustDomain: spiffeid.RequireTrustDomainFromString("cluster.local")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go roots.Run(ctx)
+	authority, err := roots.Authority(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publisher, err := ca.NewPublisher(ca.PublisherOptions{Client: client, Authority: authority})
+	if err != nil {
+		t.Fatal(err)
+	}
+	namespaces := &meshNamespaces{}
+	snapshot := func(selectors ...*meshv1alpha1.LabelSelector) *model.Snapshot {
+		b := model.NewBuilder()
+		b.SetMesh(&meshv1alpha1.MeshConfig{DiscoverySelectors: selectors})
+		return b.Build()
+	}
+	var published int
+	follow := namespaces.follow(func(*model.Snapshot, []model.Problem) { published++ })
+	follow(snapshot(&meshv1alpha1.LabelSelector{MatchLabels: map[string]string{"istio-discovery": "enabled"}}), nil)
+	namespaces.attach(publisher)
+	go func() { publisher.Run(ctx); close(stopped) }()
+	has := func(ns string) func() error {
+		return func() error {
+			_, err := client.CoreV1().ConfigMaps(ns).Get(ctx, ca.RootCertConfigMap, metav1.GetOptions{})
+			return err
+		}
+	}
+	eventually(t, "the bundle in the selected namespace", has("shop"))
+	if has("legacy")() == nil {
+		t.Error("the bundle was published in a namespace the discoverySelectors leave out")
+	}
+	follow(snapshot(), nil)
+	eventually(t, "the bundle everywhere once the selectors are gone", has("legacy"))
+	if published != 2 {
+		t.Errorf("%d snapshots passed on, want 2", published)
+	}
+}

@@ -61,7 +61,7 @@ func BenchmarkBuildAfterSliceChange(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s, slices := benchSource(b, 1000, 10, bc.opts)
-			if sel, err := compileSelectors(s.mesh.GetDiscoverySelectors()); err != nil {
+			if sel, err := CompileSelectors(s.mesh.GetDiscoverySelectors()); err != nil {
 				b.Fatal(err)
 			} else {
 				s.filter.selectors = sel

@@ -19,10 +19,11 @@ type namespaceFilter struct {
 	selectors []labels.Selector
 }
 
-// compileSelectors turns the mesh's discoverySelectors into label
+// CompileSelectors turns the mesh's discoverySelectors into label
 // selectors with Kubernetes semantics: an empty selector matches every
-// namespace.
-func compileSelectors(in []*meshv1alpha1.LabelSelector) ([]labels.Selector, error) {
+// namespace. The CA's trust bundle publisher selects namespaces with
+// them too.
+func CompileSelectors(in []*meshv1alpha1.LabelSelector) ([]labels.Selector, error) {
 	out := make([]labels.Selector, 0, len(in))
 	for i, ls := range in {
 		if ls == nil {

@@ -122,7 +122,7 @@ discoverySelectors:
 }
 
 func TestNamespaceFilterSelects(t *testing.T) {
-	sel, err := compileSelectors(nil)
+	sel, err := CompileSelectors(nil)
 	if err != nil || len(sel) != 0 {
 		t.Fatalf("no selectors: %v, %v", sel, err)
 	}
@@ -150,7 +150,7 @@ func TestNamespaceFilterSelects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := compileSelectors(mesh.GetDiscoverySelectors()); err == nil {
+	if _, err := CompileSelectors(mesh.GetDiscoverySelectors()); err == nil {
 		t.Error("an unknown operator compiled")
 	}
 }
@@ -161,7 +161,7 @@ func mustSelectors(t *testing.T, selector string) []labels.Selector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sel, err := compileSelectors(mesh.GetDiscoverySelectors())
+	sel, err := CompileSelectors(mesh.GetDiscoverySelectors())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func (s *Source) meshChanged(o any) {
 	}
 	mesh, err := model.ParseMeshConfig([]byte(data))
 	if err == nil {
-		_, err = compileSelectors(mesh.GetDiscoverySelectors())
+		_, err = CompileSelectors(mesh.GetDiscoverySelectors())
 	}
 	s.setMesh(mesh, err)
 }
@@ -76,8 +76,8 @@ func (s *Source) setMesh(mesh *meshv1alpha1.MeshConfig, err error) {
 		}}
 		return
 	}
-	// compileSelectors succeeded on this config in meshChanged.
-	sel, _ := compileSelectors(mesh.GetDiscoverySelectors())
+	// CompileSelectors succeeded on this config in meshChanged.
+	sel, _ := CompileSelectors(mesh.GetDiscoverySelectors())
 	s.mesh, s.filter.selectors, s.meshProblems = mesh, sel, nil
 	s.log.Info("mesh config loaded",
 		zap.String("configmap", s.opts.MeshConfigMapNamespace+"/"+s.opts.MeshConfigMapName),

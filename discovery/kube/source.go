@@ -98,7 +98,7 @@ func (s *Source) Health() Health { return s.monitor.Health() }
 // must never be given a mesh that is still being listed. Run returns nil
 // when ctx ends, and an error only for an unusable configuration.
 func (s *Source) Run(ctx context.Context, publish func(*model.Snapshot, []model.Problem)) error {
-	sel, err := compileSelectors(s.mesh.GetDiscoverySelectors())
+	sel, err := CompileSelectors(s.mesh.GetDiscoverySelectors())
 	if err != nil {
 		return fmt.Errorf("mesh config: %w", err)
 	}
