@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/pilotlight/pilotlight/e2e/framework/agent"
 	"github.com/pilotlight/pilotlight/e2e/framework/build"
@@ -33,30 +32,27 @@ import (
 // for its SPIFFE id with the Pod's real projected token, writes it and the
 // gRPC bootstrap, and a grpc-go client and xDS-enabled server, each
 // configured only by its agent's bootstrap, complete calls through
-// pilotlight's config relayed by the agents, in plaintext; once a STRICT
-// PeerAuthentication applies, the server refuses plaintext clients.
+// pilotlight's config relayed by the agents, in plaintext. Once a STRICT
+// PeerAuthentication applies, the server refuses plaintext clients; once
+// an ISTIO_MUTUAL DestinationRule does too, calls are mutual TLS and each
+// side sees the other's SPIFFE id; and under an AuthorizationPolicy that
+// allows the client's principal, the client gets OK and a workload of
+// another service account PermissionDenied.
 func TestAgentProxyless(t *testing.T) {
-	e := newEnv(t)
-	c := e.cluster
-	c.CreateNamespace(t, "mesh", nil)
-	c.CreateNode(t, "node-a", "region-1", "zone-a")
-	cp := e.startPilotlight(t)
-	root, rootPEM := caRoot(t, c)
-
-	server := e.meshPod(t, cp, rootPEM, meshPodSpec{Namespace: "mesh", Name: "echo-v1", ServiceAccount: "echo", App: "echo"})
-	client := e.meshPod(t, cp, rootPEM, meshPodSpec{Namespace: "mesh", Name: "client-1", ServiceAccount: "client", App: "client"})
+	m := newAgentMesh(t)
+	c := m.cluster
+	server := m.pod(t, meshPodSpec{Name: "echo-v1", ServiceAccount: "echo", App: "echo"})
+	client := m.pod(t, meshPodSpec{Name: "client-1", ServiceAccount: "client", App: "client"})
 	for _, p := range []*meshPod{server, client} {
-		checkWorkloadCert(t, p, root)
+		checkWorkloadCert(t, p, m.root)
 		checkAgentBootstrap(t, p)
 	}
-
-	c.CreateService(t, grpcService("mesh", "echo", "echo"))
-	c.WaitForEndpoints(t, "mesh", "echo", server.ns.Addr.String())
-	srv := e.xdsServer(t, server)
+	c.WaitForEndpoints(t, meshNamespace, "echo", server.ns.Addr.String())
+	srv := m.xdsServer(t, server)
 	t.Logf("xDS server serving %v after start", srv.WaitServing(t).Round(time.Millisecond))
 
-	echo := target("mesh", "echo")
-	for i, r := range e.xdsCalls(t, client, echo, 3) {
+	echo := target(meshNamespace, "echo")
+	for i, r := range m.xdsCalls(t, client, echo, 3) {
 		if r.Code != "OK" || r.Backend != "echo-v1" {
 			t.Errorf("call %d: %s %s from %q, want OK from echo-v1", i, r.Code, r.Error, r.Backend)
 		}
@@ -72,18 +68,111 @@ func TestAgentProxyless(t *testing.T) {
 
 	// STRICT: the server takes mutual TLS only; plaintext clients, with
 	// xDS or without, are refused.
-	c.Apply(t, "mesh", []byte(strictPeerAuthentication))
-	took := wait.For(t, wait.Long, "the server to refuse plaintext", func() error {
+	c.Apply(t, meshNamespace, []byte(strictPeerAuthentication))
+	took := wait.For(t, wait.Long, "the server to refuse plaintext", refusesPlaintext(srv))
+	t.Logf("server refuses plaintext %v after STRICT was applied", took.Round(time.Millisecond))
+	for i, r := range m.xdsCalls(t, client, echo, 2) {
+		if r.Code != codes.Unavailable.String() {
+			t.Errorf("plaintext xDS call %d under STRICT: %+v, want Unavailable", i, r)
+		}
+	}
+
+	// ISTIO_MUTUAL: the client originates mTLS, and each side sees the
+	// other's certificate from pilotlight's CA, the very one its agent
+	// wrote.
+	c.Apply(t, meshNamespace, []byte(istioMutual))
+	took = wait.For(t, wait.Long, "calls over mutual TLS", func() error {
+		if r := m.xdsCalls(t, client, echo, 1)[0]; r.Code != "OK" {
+			return fmt.Errorf("last call: %+v", r)
+		}
+		return nil
+	})
+	t.Logf("calls succeed over mutual TLS %v after the DestinationRule was applied", took.Round(time.Millisecond))
+	serverCert, clientCert := leaf(t, server), leaf(t, client)
+	for i, r := range m.xdsCalls(t, client, echo, 3) {
+		if r.Code != "OK" || r.Backend != "echo-v1" || r.Security != wire.SecurityTLS || r.SeenSecurity != wire.SecurityTLS {
+			t.Errorf("mTLS call %d: %+v, want OK from echo-v1 over TLS", i, r)
+			continue
+		}
+		if r.ServerID != server.spiffeID() || r.ServerSerial != wire.Serial(serverCert) {
+			t.Errorf("mTLS call %d: client saw server %s serial %s, want %s serial %s", i, r.ServerID, r.ServerSerial, server.spiffeID(), wire.Serial(serverCert))
+		}
+		if r.SeenClientID != client.spiffeID() || r.SeenClientSerial != wire.Serial(clientCert) {
+			t.Errorf("mTLS call %d: server saw client %s serial %s, want %s serial %s", i, r.SeenClientID, r.SeenClientSerial, client.spiffeID(), wire.Serial(clientCert))
+		}
+	}
+
+	// AuthorizationPolicy: the server lets only the client's principal
+	// in; a workload of another service account is denied.
+	other := m.pod(t, meshPodSpec{Name: "other-1", ServiceAccount: "other", App: "other"})
+	c.Apply(t, meshNamespace, []byte(allowClient))
+	took = wait.For(t, wait.Long, "the other workload to be denied", func() error {
+		if r := m.xdsCalls(t, other, echo, 1)[0]; r.Code != codes.PermissionDenied.String() {
+			return fmt.Errorf("last call: %+v", r)
+		}
+		return nil
+	})
+	t.Logf("other workload denied %v after the AuthorizationPolicy was applied", took.Round(time.Millisecond))
+	for i, r := range m.xdsCalls(t, client, echo, 2) {
+		if r.Code != "OK" || r.SeenClientID != client.spiffeID() {
+			t.Errorf("allowed call %d: %+v, want OK from %s", i, r, client.spiffeID())
+		}
+	}
+	for i, r := range m.xdsCalls(t, other, echo, 2) {
+		if r.Code != codes.PermissionDenied.String() {
+			t.Errorf("call %d from %s: %+v, want PermissionDenied", i, other.spiffeID(), r)
+		}
+	}
+}
+
+// istioMutual makes clients of echo originate Istio mTLS to it.
+const istioMutual = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: echo
+spec:
+  host: echo.mesh.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: ISTIO_MUTUAL
+`
+
+// allowClient lets only workloads of service account client call echo.
+const allowClient = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: echo
+spec:
+  selector:
+    matchLabels:
+      app: echo
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/mesh/sa/client"]
+`
+
+// leaf is the certificate a workload's agent wrote last.
+func leaf(t *testing.T, p *meshPod) *x509.Certificate {
+	t.Helper()
+	chain, err := p.agent.CertChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return chain[0]
+}
+
+// refusesPlaintext returns nil once a plaintext call to the server,
+// without xDS, is refused.
+func refusesPlaintext(srv *xdsapp.Server) func() error {
+	return func() error {
 		if got, err := workload.Call(srv.Addr); status.Code(err) != codes.Unavailable {
 			return fmt.Errorf("a plaintext call got %q, %v; want Unavailable", got, err)
 		}
 		return nil
-	})
-	t.Logf("server refuses plaintext %v after STRICT was applied", took.Round(time.Millisecond))
-	for i, r := range e.xdsCalls(t, client, echo, 2) {
-		if r.Code != codes.Unavailable.String() {
-			t.Errorf("plaintext xDS call %d under STRICT: %+v, want Unavailable", i, r)
-		}
 	}
 }
 
@@ -123,22 +212,10 @@ func checkWorkloadCert(t *testing.T, p *meshPod, root *x509.Certificate) {
 			t.Errorf("%s: certificate does not chain to the CA root for %v: %v", p.name, usage, err)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(p.agent.CertDir, agent.RootCertFile))
-	if err != nil {
-		t.Fatal(err)
+	written, err := certutil.CertsFromFile(filepath.Join(p.agent.CertDir, agent.RootCertFile))
+	if err != nil || len(written) != 1 || !root.Equal(written[0]) {
+		t.Errorf("%s: %s is not the CA root (%v)", p.name, agent.RootCertFile, err)
 	}
-	if block, _ := pem.Decode(b); block == nil || !root.Equal(mustParse(t, block.Bytes)) {
-		t.Errorf("%s: %s is not the CA root", p.name, agent.RootCertFile)
-	}
-}
-
-func mustParse(t *testing.T, der []byte) *x509.Certificate {
-	t.Helper()
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // checkAgentBootstrap fails the test unless the agent's gRPC bootstrap
@@ -196,19 +273,45 @@ func caRoot(t testing.TB, c *cluster.Cluster) (*x509.Certificate, []byte) {
 			return err
 		}
 		rootPEM = s.Data["ca-cert.pem"]
-		block, _ := pem.Decode(rootPEM)
-		if block == nil {
-			return errors.New("no ca-cert.pem")
+		certs, err := certutil.ParseCertsPEM(rootPEM)
+		if err != nil {
+			return fmt.Errorf("ca-cert.pem: %w", err)
 		}
-		root, err = x509.ParseCertificate(block.Bytes)
-		return err
+		root = certs[0]
+		return nil
 	})
 	return root, rootPEM
 }
 
-// meshPodSpec describes a proxyless workload.
+// meshNamespace holds the workloads of the pilot-agent tests.
+const meshNamespace = "mesh"
+
+// agentMesh is what the pilot-agent tests start from: namespace
+// meshNamespace with Node node-a, pilotlight with its CA, and Service echo
+// selecting app=echo.
+type agentMesh struct {
+	*env
+	cp *controlPlane
+	// root is the CA's root, rootPEM the same as PEM.
+	root    *x509.Certificate
+	rootPEM []byte
+}
+
+func newAgentMesh(t *testing.T) *agentMesh {
+	t.Helper()
+	e := newEnv(t)
+	c := e.cluster
+	c.CreateNamespace(t, meshNamespace, nil)
+	c.CreateNode(t, "node-a", "region-1", "zone-a")
+	m := &agentMesh{env: e, cp: e.startPilotlight(t)}
+	m.root, m.rootPEM = caRoot(t, c)
+	c.CreateService(t, grpcService(meshNamespace, "echo", "echo"))
+	return m
+}
+
+// meshPodSpec describes a proxyless workload of meshNamespace.
 type meshPodSpec struct {
-	Namespace, Name, ServiceAccount string
+	Name, ServiceAccount string
 	// App is its app label, which Services select.
 	App string
 	// AgentEnv is added to its agent's environment.
@@ -228,35 +331,34 @@ func (p *meshPod) spiffeID() string {
 	return "spiffe://cluster.local/ns/" + p.namespace + "/sa/" + p.serviceAccount
 }
 
-// meshPod creates the workload's ServiceAccount and Pod (on node-a, which
-// must exist, with the gRPC container port), then starts its agent
-// against pilotlight's TLS port with a fresh projected token and waits
-// until it is ready.
-func (e *env) meshPod(t *testing.T, cp *controlPlane, rootPEM []byte, spec meshPodSpec) *meshPod {
+// pod creates the workload's ServiceAccount and Pod (on node-a, with the
+// gRPC container port), then starts its agent against pilotlight's TLS
+// port with a fresh projected token and waits until it is ready.
+func (m *agentMesh) pod(t *testing.T, spec meshPodSpec) *meshPod {
 	t.Helper()
-	c := e.cluster
-	c.CreateServiceAccount(t, spec.Namespace, spec.ServiceAccount)
-	ns := e.network.Add(t)
+	c := m.cluster
+	c.CreateServiceAccount(t, meshNamespace, spec.ServiceAccount)
+	ns := m.network.Add(t)
 	labels := map[string]string{"app": spec.App}
 	c.CreatePod(t, cluster.Pod{
-		Namespace: spec.Namespace, Name: spec.Name, Node: "node-a", Labels: labels,
+		Namespace: meshNamespace, Name: spec.Name, Node: "node-a", Labels: labels,
 		IPs:            []string{ns.Addr.String()},
 		Ports:          []corev1.ContainerPort{{Name: workload.PortName, ContainerPort: workload.Port, Protocol: corev1.ProtocolTCP}},
 		ServiceAccount: spec.ServiceAccount,
 	})
-	a := agent.Start(t, e.bins.Path(build.PilotAgent), c.Dir, agent.Spec{
-		Namespace: spec.Namespace, Pod: spec.Name, ServiceAccount: spec.ServiceAccount,
+	a := agent.Start(t, m.bins.Path(build.PilotAgent), c.Dir, agent.Spec{
+		Namespace: meshNamespace, Pod: spec.Name, ServiceAccount: spec.ServiceAccount,
 		Labels:       labels,
 		IP:           ns.Addr.String(),
-		ControlPlane: cp.SecureAddr,
+		ControlPlane: m.cp.SecureAddr,
 		ServerName:   "istiod.istio-system.svc",
-		RootCert:     rootPEM,
+		RootCert:     m.rootPEM,
 		// As the kubelet projects it for Istio's injection templates.
-		Token: c.ServiceAccountToken(t, spec.Namespace, spec.ServiceAccount, time.Hour, "istio-ca"),
+		Token: c.ServiceAccountToken(t, meshNamespace, spec.ServiceAccount, time.Hour, "istio-ca"),
 		Env:   spec.AgentEnv,
 	})
-	t.Logf("pilot-agent of %s/%s ready (certificate written) %v after start", spec.Namespace, spec.Name, a.WaitReady(t).Round(time.Millisecond))
-	return &meshPod{name: spec.Name, namespace: spec.Namespace, serviceAccount: spec.ServiceAccount, ns: ns, agent: a}
+	t.Logf("pilot-agent of %s/%s ready (certificate written) %v after start", meshNamespace, spec.Name, a.WaitReady(t).Round(time.Millisecond))
+	return &meshPod{name: spec.Name, namespace: meshNamespace, serviceAccount: spec.ServiceAccount, ns: ns, agent: a}
 }
 
 // xdsServer runs the proxyless server of a workload in its network

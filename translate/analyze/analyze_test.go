@@ -265,32 +265,3 @@ func TestIstioMutualIsTranslatedForGRPC(t *testing.T) {
 		t.Errorf("findings = %q, want %q", got, want)
 	}
 }
-
-func TestLocalityOnDNSServiceFindings(t *testing.T) {
-	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder() // svc-0 in ns-0
-	b.AddService(&model.Service{Hostname: "api.example.com", Name: "api", Namespace: "ns-0", Resolution: model.DNSLB,
-		Ports: []model.Port{{Name: "https", Number: 443, Protocol: model.TLS}}})
-	locality := &networkingv1alpha3.LoadBalancerSettings{LocalityLbSetting: &networkingv1alpha3.LocalityLoadBalancerSetting{
-		Failover: []*networkingv1alpha3.LocalityLoadBalancerSetting_Failover{{From: "a", To: "b"}},
-	}}
-	for _, host := range []string{"svc-0", "api.example.com"} {
-		b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: host, Spec: &networkingv1alpha3.DestinationRule{
-			Host: host,
-			Subsets: []*networkingv1alpha3.Subset{{Name: "v1", TrafficPolicy: &networkingv1alpha3.TrafficPolicy{
-				PortLevelSettings: []*networkingv1alpha3.TrafficPolicy_PortTrafficPolicy{{LoadBalancer: locality}},
-			}}},
-		}})
-	}
-	got := map[string]string{}
-	for _, p := range analyze.Run(b.Build()) {
-		if p.Kind == string(model.KindDestinationRule) {
-			got[p.Name+" "+p.Field] = p.Code
-		}
-	}
-	want := map[string]string{
-		"api.example.com spec.subsets[0].trafficPolicy.portLevelSettings[0].loadBalancer.localityLbSetting": analyze.CodeNotTranslated,
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("findings (-want +got):\n%s", diff)
-	}
-}

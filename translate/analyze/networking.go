@@ -165,12 +165,6 @@ func destinationRules(snap *model.Snapshot) []model.Problem {
 	var out []model.Problem
 	for _, c := range snap.Configs(model.KindDestinationRule) {
 		dr := model.AsDestinationRule(c)
-		if svc := snap.Service(snap.ResolveConfigHost(dr.GetHost(), c.Namespace)); svc != nil && svc.Resolution != model.ClientSideLB {
-			for _, f := range localityFields(dr) {
-				out = append(out, finding(c, CodeNotTranslated, f, "",
-					"locality load balancing is applied to endpoints sent over EDS only, not to the DNS-resolved or passthrough service %s", svc.Hostname))
-			}
-		}
 		if snap.Service(snap.ResolveConfigHost(dr.GetHost(), c.Namespace)) == nil && !isWildcard(dr.GetHost()) {
 			out = append(out, finding(c, CodeReferenceNotFound, "spec.host", "create the Service or ServiceEntry, or fix the host",
 				"host %s is not a known service: the rule applies to nothing", dr.GetHost()))
@@ -188,28 +182,6 @@ func destinationRules(snap *model.Snapshot) []model.Problem {
 				})...)
 			}
 		}
-	}
-	return out
-}
-
-// localityFields names the localityLbSetting fields a DestinationRule
-// sets, at every level.
-func localityFields(dr *networkingv1alpha3.DestinationRule) []string {
-	var out []string
-	add := func(field string, lb *networkingv1alpha3.LoadBalancerSettings) {
-		if lb.GetLocalityLbSetting() != nil {
-			out = append(out, field+".loadBalancer.localityLbSetting")
-		}
-	}
-	policy := func(field string, p *networkingv1alpha3.TrafficPolicy) {
-		add(field, p.GetLoadBalancer())
-		for i, pl := range p.GetPortLevelSettings() {
-			add(fmt.Sprintf("%s.portLevelSettings[%d]", field, i), pl.GetLoadBalancer())
-		}
-	}
-	policy("spec.trafficPolicy", dr.GetTrafficPolicy())
-	for i, s := range dr.GetSubsets() {
-		policy(fmt.Sprintf("spec.subsets[%d].trafficPolicy", i), s.GetTrafficPolicy())
 	}
 	return out
 }

@@ -18,8 +18,6 @@ package agent
 import (
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -32,6 +30,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 
 	"github.com/pilotlight/pilotlight/e2e/framework/ports"
 	"github.com/pilotlight/pilotlight/e2e/framework/proc"
@@ -257,21 +257,9 @@ func (a *Agent) CertChain() ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var chain []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", CertChainFile, err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) == 0 {
-		return nil, errors.New(CertChainFile + ": no certificate")
+	chain, err := certutil.ParseCertsPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", CertChainFile, err)
 	}
 	return chain, nil
 }
