@@ -55,7 +55,6 @@ type condition struct {
 // denying, as Istio does for HTTP conditions on TCP ports.
 type Unenforceable struct {
 	Field  string
-	Target Target
 	Reason string
 }
 
@@ -216,10 +215,10 @@ func conjunction[T any](b *builder, conds []condition, build func(key, value str
 		terms, err := each(b, c, build)
 		if err != nil {
 			if b.allow {
-				b.dropped = append(b.dropped, Unenforceable{c.field, b.target, err.Error() + "; the rule allows nothing"})
+				b.dropped = append(b.dropped, Unenforceable{c.field, err.Error() + "; the rule allows nothing"})
 				return nil, false
 			}
-			b.dropped = append(b.dropped, Unenforceable{c.field, b.target, err.Error() + "; the condition is left out, so the rule matches more"})
+			b.dropped = append(b.dropped, Unenforceable{c.field, err.Error() + "; the condition is left out, so the rule matches more"})
 			continue
 		}
 		if len(terms[0]) > 0 {
