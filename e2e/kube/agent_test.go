@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,12 +34,13 @@ import (
 // for its SPIFFE id with the Pod's real projected token, writes it and the
 // gRPC bootstrap, and a grpc-go client and xDS-enabled server, each
 // configured only by its agent's bootstrap, complete calls through
-// pilotlight's config relayed by the agents, in plaintext. Once a STRICT
-// PeerAuthentication applies, the server refuses plaintext clients; once
-// an ISTIO_MUTUAL DestinationRule does too, calls are mutual TLS and each
-// side sees the other's SPIFFE id; and under an AuthorizationPolicy that
-// allows the client's principal, the client gets OK and a workload of
-// another service account PermissionDenied.
+// pilotlight's config relayed by the agents, in plaintext; an agent whose
+// token proves another service account than it claims gets nothing. Once
+// a STRICT PeerAuthentication applies, the server refuses plaintext
+// clients; once an ISTIO_MUTUAL DestinationRule does too, calls are mutual
+// TLS and each side sees the other's SPIFFE id; and under an
+// AuthorizationPolicy that allows the client's principal, the client gets
+// OK and a workload of another service account PermissionDenied.
 func TestAgentProxyless(t *testing.T) {
 	m := newAgentMesh(t)
 	c := m.cluster
@@ -65,6 +68,29 @@ func TestAgentProxyless(t *testing.T) {
 	if got, err := workload.Call(srv.Addr); err != nil || got != "echo-v1" {
 		t.Errorf("plaintext call without xDS before STRICT: %q, %v; want an answer from echo-v1", got, err)
 	}
+
+	// The agents proved their Pods' identities with their tokens, on the
+	// CA's calls and on their xDS streams to the same port; an agent
+	// claiming a service account its token does not prove gets no
+	// certificate.
+	met := m.cp.metrics(t)
+	if n := met.Sum("pilotlight_xds_authenticated_streams_total", "method", "kubernetes-token"); n < 2 {
+		t.Errorf("%v xDS streams authenticated by token, want one per agent at least", n)
+	}
+	if n := met.Sum("pilotlight_xds_refused_streams_total"); n != 0 {
+		t.Errorf("%v xDS streams refused, want none", n)
+	}
+	impostor := m.startAgent(t, meshPodSpec{Name: "impostor-1", ServiceAccount: "echo", App: "echo"}, m.network.Add(t), "client")
+	wait.For(t, wait.Short, "the CA to refuse the impostor", func() error {
+		if n := m.cp.metrics(t).Sum("pilotlight_ca_failures_total", "reason", "identity_mismatch"); n == 0 {
+			return errors.New("no identity_mismatch counted")
+		}
+		return nil
+	})
+	if _, err := impostor.CertChain(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the impostor's agent wrote a certificate (%v)", err)
+	}
+	impostor.Process().Stop()
 
 	// STRICT: the server takes mutual TLS only; plaintext clients, with
 	// xDS or without, are refused.
@@ -346,19 +372,27 @@ func (m *agentMesh) pod(t *testing.T, spec meshPodSpec) *meshPod {
 		Ports:          []corev1.ContainerPort{{Name: workload.PortName, ContainerPort: workload.Port, Protocol: corev1.ProtocolTCP}},
 		ServiceAccount: spec.ServiceAccount,
 	})
-	a := agent.Start(t, m.bins.Path(build.PilotAgent), c.Dir, agent.Spec{
+	a := m.startAgent(t, spec, ns, spec.ServiceAccount)
+	t.Logf("pilot-agent of %s/%s ready (certificate written) %v after start", meshNamespace, spec.Name, a.WaitReady(t).Round(time.Millisecond))
+	return &meshPod{name: spec.Name, namespace: meshNamespace, serviceAccount: spec.ServiceAccount, ns: ns, agent: a}
+}
+
+// startAgent starts the agent of a workload in ns, against pilotlight's
+// TLS port, with a fresh projected token for tokenAccount: the workload's
+// own service account, unless the test makes the agent lie.
+func (m *agentMesh) startAgent(t *testing.T, spec meshPodSpec, ns *netns.Namespace, tokenAccount string) *agent.Agent {
+	t.Helper()
+	return agent.Start(t, m.bins.Path(build.PilotAgent), m.cluster.Dir, agent.Spec{
 		Namespace: meshNamespace, Pod: spec.Name, ServiceAccount: spec.ServiceAccount,
-		Labels:       labels,
+		Labels:       map[string]string{"app": spec.App},
 		IP:           ns.Addr.String(),
 		ControlPlane: m.cp.SecureAddr,
 		ServerName:   "istiod.istio-system.svc",
 		RootCert:     m.rootPEM,
 		// As the kubelet projects it for Istio's injection templates.
-		Token: c.ServiceAccountToken(t, meshNamespace, spec.ServiceAccount, time.Hour, "istio-ca"),
+		Token: m.cluster.ServiceAccountToken(t, meshNamespace, tokenAccount, time.Hour, "istio-ca"),
 		Env:   spec.AgentEnv,
 	})
-	t.Logf("pilot-agent of %s/%s ready (certificate written) %v after start", meshNamespace, spec.Name, a.WaitReady(t).Round(time.Millisecond))
-	return &meshPod{name: spec.Name, namespace: meshNamespace, serviceAccount: spec.ServiceAccount, ns: ns, agent: a}
 }
 
 // xdsServer runs the proxyless server of a workload in its network
