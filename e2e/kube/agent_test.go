@@ -279,6 +279,10 @@ func checkAgentBootstrap(t *testing.T, p *meshPod) {
 		t.Errorf("%s: bootstrap node %s with GENERATOR %v, SERVICE_ACCOUNT %v; want %s, grpc, %s",
 			p.name, boot.Node.ID, boot.Node.Metadata["GENERATOR"], boot.Node.Metadata["SERVICE_ACCOUNT"], wantID, p.serviceAccount)
 	}
+	// The Pod's address and none of the host's (excludeInterfaces).
+	if ips := boot.Node.Metadata["INSTANCE_IPS"]; ips != p.ns.Addr.String() {
+		t.Errorf("%s: bootstrap node INSTANCE_IPS %v, want only the Pod's address %s", p.name, ips, p.ns.Addr)
+	}
 	prov := boot.CertificateProviders["default"]
 	if prov.PluginName != "file_watcher" || prov.Config.CertificateFile != filepath.Join(p.agent.CertDir, agent.CertChainFile) {
 		t.Errorf("%s: certificate provider %+v, want file_watcher over %s", p.name, prov, p.agent.CertDir)
