@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -54,9 +56,13 @@ type serveOptions struct {
 	// RequestAuthentications' jwksUri.
 	jwksTimeout time.Duration
 	jwksRefresh time.Duration
-	log         logOptions
-	kube        kubeOptions
-	ca          caOptions
+	// jwksBlockedCIDRs are address ranges keys are never fetched from,
+	// as written; jwksBlocked, parsed.
+	jwksBlockedCIDRs []string
+	jwksBlocked      []netip.Prefix
+	log              logOptions
+	kube             kubeOptions
+	ca               caOptions
 	// restConfig reaches the Kubernetes API server; nil with --config-dir.
 	restConfig *rest.Config
 }
@@ -123,6 +129,7 @@ when it changes.`,
 		"--read-secrets, and serve the secrets to unauthenticated streams on --grpc-addr too: only for a control plane that nothing but gateways can reach, or that runs without --secure-grpc-addr")
 	f.DurationVar(&o.jwksTimeout, "jwks-timeout", jwks.DefaultTimeout, "how long fetching the keys of a RequestAuthentication's jwksUri (or its issuer's OpenID discovery document) may take")
 	f.DurationVar(&o.jwksRefresh, "jwks-refresh", jwks.DefaultRefresh, "how often those keys are fetched again; on failure the last good keys stay")
+	f.StringSliceVar(&o.jwksBlockedCIDRs, "jwks-blocked-cidrs", nil, "address ranges (CIDR, comma-separated) keys are never fetched from, checked after name resolution, e.g. 169.254.0.0/16 for cloud metadata endpoints")
 	o.log.addFlags(f)
 	o.kube.addFlags(f)
 	o.ca.addFlags(f)
@@ -137,6 +144,13 @@ func runServe(ctx context.Context, o serveOptions, stderr zapcore.WriteSyncer) e
 	}
 	if o.jwksTimeout < 0 || o.jwksRefresh < 0 {
 		return fmt.Errorf("--jwks-timeout (%v) and --jwks-refresh (%v) must not be negative", o.jwksTimeout, o.jwksRefresh)
+	}
+	for _, c := range o.jwksBlockedCIDRs {
+		p, err := netip.ParsePrefix(strings.TrimSpace(c))
+		if err != nil {
+			return fmt.Errorf("--jwks-blocked-cidrs: %q is not a CIDR range (like 169.254.0.0/16)", c)
+		}
+		o.jwksBlocked = append(o.jwksBlocked, p)
 	}
 	if o.readSecrets && o.ca.secureGRPCAddr == "" {
 		return errors.New("--read-secrets serves secrets only to streams authenticated on --secure-grpc-addr, which is not set " +
@@ -238,7 +252,7 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	run("xds server", func() error { return srv.Run(ctx) })
 	// The keys of RequestAuthentications enter each Snapshot on its way
 	// from the source to the xDS server.
-	keys := jwks.New(jwks.Options{Timeout: o.jwksTimeout, Refresh: o.jwksRefresh, Logger: log.Named("jwks")})
+	keys := jwks.New(jwks.Options{Timeout: o.jwksTimeout, Refresh: o.jwksRefresh, BlockedCIDRs: o.jwksBlocked, Logger: log.Named("jwks")})
 	run("jwks", func() error { return keys.Run(ctx) })
 	// The trust bundle is published in the namespaces the snapshots'
 	// discoverySelectors select.

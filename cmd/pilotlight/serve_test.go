@@ -186,6 +186,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"bad mesh config", serveOptions{configDir: "x", meshConfig: "testdata/no-such-mesh.yaml", log: logOptions{format: "json", level: "info"}}, "--mesh-config"},
 		{"bad grpc address", serveOptions{configDir: "x", grpcAddr: "256.0.0.1:1", log: logOptions{format: "json", level: "info"}}, "--grpc-addr"},
 		{"negative jwks timeout", serveOptions{configDir: "x", jwksTimeout: -time.Second}, "--jwks-timeout"},
+		{"bad blocked range", serveOptions{configDir: "x", jwksBlockedCIDRs: []string{"169.254.0.0/16", "metadata"}}, `"metadata" is not a CIDR range`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runServe(context.Background(), tc.o, zaptestSink{t})

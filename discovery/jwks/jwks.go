@@ -18,9 +18,12 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -42,8 +45,15 @@ const ProblemSource = "jwks"
 
 // Options configure a Resolver.
 type Options struct {
-	// Client fetches; nil means a client with the system's roots.
+	// Client fetches; nil means a client with the system's roots that
+	// refuses to connect to BlockedCIDRs.
 	Client *http.Client
+	// BlockedCIDRs are address ranges keys are never fetched from, checked
+	// on every connection after name resolution (so neither a DNS name nor
+	// a redirect gets around them): a RequestAuthentication must not make
+	// the control plane reach, say, a cloud metadata endpoint. Ignored
+	// with Client.
+	BlockedCIDRs []netip.Prefix
 	// Timeout bounds one fetch (an OpenID discovery document and the key
 	// set it names count as one); 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -77,7 +87,7 @@ type state struct {
 // New returns a Resolver; nothing is fetched until Run.
 func New(opts Options) *Resolver {
 	if opts.Client == nil {
-		opts.Client = &http.Client{}
+		opts.Client = blockingClient(opts.BlockedCIDRs)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -297,4 +307,28 @@ func (r *Resolver) get(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is larger than %d bytes", url, maxDocumentBytes)
 	}
 	return body, nil
+}
+
+// blockingClient is an HTTP client whose connections to blocked addresses
+// fail.
+func blockingClient(blocked []netip.Prefix) *http.Client {
+	dialer := &net.Dialer{Control: func(_, address string, _ syscall.RawConn) error {
+		host, _, err := net.SplitHostPort(address)
+		if err != nil {
+			return err
+		}
+		ip, err := netip.ParseAddr(host)
+		if err != nil {
+			return fmt.Errorf("connecting to %s: not an IP address", address)
+		}
+		for _, p := range blocked {
+			if p.Contains(ip.Unmap()) {
+				return fmt.Errorf("connecting to %s is blocked: it is in %s", ip, p)
+			}
+		}
+		return nil
+	}}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = dialer.DialContext
+	return &http.Client{Transport: transport}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -229,5 +230,32 @@ func TestOpenIDDiscoveryAndNeverFetched(t *testing.T) {
 	})
 	if msg := got.problems[0].String(); !strings.Contains(msg, "spec.jwtRules[1]") || !strings.Contains(msg, "no keys were ever fetched") {
 		t.Errorf("problem = %s", msg)
+	}
+}
+
+// A blocked address range is refused after name resolution: the key
+// server is never reached, and the problem says why.
+func TestBlockedCIDRs(t *testing.T) {
+	var reached atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		reached.Store(true)
+		fmt.Fprint(w, keySet("k"))
+	}))
+	defer srv.Close()
+	// By name, so the check cannot be one of the URL's text.
+	uri := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/keys"
+	r := jwks.New(jwks.Options{BlockedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	out := &published{ch: make(chan publication, 10)}
+	publish := r.Wrap(out.publish)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx) }()
+	publish(mesh(uri), nil)
+	got := out.until(t, "the refusal", func(p publication) bool { return len(p.problems) > 0 })
+	if msg := got.problems[0].Message; !strings.Contains(msg, "is blocked: it is in") {
+		t.Errorf("problem = %q", msg)
+	}
+	if reached.Load() {
+		t.Error("the blocked key server was reached")
 	}
 }
