@@ -55,6 +55,8 @@ func TestAgentProxyless(t *testing.T) {
 	t.Logf("xDS server serving %v after start", srv.WaitServing(t).Round(time.Millisecond))
 
 	echo := target(meshNamespace, "echo")
+	took := m.waitForCall(t, client, echo, "a first call to succeed", func(r wire.Result) bool { return r.Code == "OK" })
+	t.Logf("a first call succeeded within %v", took.Round(time.Millisecond))
 	for i, r := range m.xdsCalls(t, client, echo, 3) {
 		if r.Code != "OK" || r.Backend != "echo-v1" {
 			t.Errorf("call %d: %s %s from %q, want OK from echo-v1", i, r.Code, r.Error, r.Backend)
@@ -95,7 +97,7 @@ func TestAgentProxyless(t *testing.T) {
 	// STRICT: the server takes mutual TLS only; plaintext clients, with
 	// xDS or without, are refused.
 	c.Apply(t, meshNamespace, []byte(strictPeerAuthentication))
-	took := wait.For(t, wait.Long, "the server to refuse plaintext", refusesPlaintext(srv))
+	took = wait.For(t, wait.Long, "the server to refuse plaintext", refusesPlaintext(srv))
 	t.Logf("server refuses plaintext %v after STRICT was applied", took.Round(time.Millisecond))
 	for i, r := range m.xdsCalls(t, client, echo, 2) {
 		if r.Code != codes.Unavailable.String() {
@@ -107,12 +109,7 @@ func TestAgentProxyless(t *testing.T) {
 	// other's certificate from pilotlight's CA, the very one its agent
 	// wrote.
 	c.Apply(t, meshNamespace, []byte(istioMutual))
-	took = wait.For(t, wait.Long, "calls over mutual TLS", func() error {
-		if r := m.xdsCalls(t, client, echo, 1)[0]; r.Code != "OK" {
-			return fmt.Errorf("last call: %+v", r)
-		}
-		return nil
-	})
+	took = m.waitForCall(t, client, echo, "calls over mutual TLS", func(r wire.Result) bool { return r.Code == "OK" })
 	t.Logf("calls succeed over mutual TLS %v after the DestinationRule was applied", took.Round(time.Millisecond))
 	serverCert, clientCert := leaf(t, server), leaf(t, client)
 	for i, r := range m.xdsCalls(t, client, echo, 3) {
@@ -132,11 +129,8 @@ func TestAgentProxyless(t *testing.T) {
 	// in; a workload of another service account is denied.
 	other := m.pod(t, meshPodSpec{Name: "other-1", ServiceAccount: "other", App: "other"})
 	c.Apply(t, meshNamespace, []byte(allowClient))
-	took = wait.For(t, wait.Long, "the other workload to be denied", func() error {
-		if r := m.xdsCalls(t, other, echo, 1)[0]; r.Code != codes.PermissionDenied.String() {
-			return fmt.Errorf("last call: %+v", r)
-		}
-		return nil
+	took = m.waitForCall(t, other, echo, "the other workload to be denied", func(r wire.Result) bool {
+		return r.Code == codes.PermissionDenied.String()
 	})
 	t.Logf("other workload denied %v after the AuthorizationPolicy was applied", took.Round(time.Millisecond))
 	for i, r := range m.xdsCalls(t, client, echo, 2) {
@@ -404,6 +398,18 @@ func (m *agentMesh) startAgent(t *testing.T, spec meshPodSpec, ns *netns.Namespa
 func (e *env) xdsServer(t *testing.T, p *meshPod) *xdsapp.Server {
 	t.Helper()
 	return xdsapp.StartServer(t, e.bins.Path(build.XDSApp), e.cluster.Dir, p.ns, p.agent.BootstrapPath, p.name, workload.Port)
+}
+
+// waitForCall calls target from a workload, one call per client process,
+// until a call's result is ok, and returns how long that took.
+func (m *agentMesh) waitForCall(t *testing.T, p *meshPod, target, what string, ok func(wire.Result) bool) time.Duration {
+	t.Helper()
+	return wait.For(t, wait.Long, what, func() error {
+		if r := m.xdsCalls(t, p, target, 1)[0]; !ok(r) {
+			return fmt.Errorf("last call: %+v", r)
+		}
+		return nil
+	})
 }
 
 // xdsCalls makes count calls to target from a workload's network
