@@ -149,3 +149,31 @@ func TestEndpointsSharedAcrossNamespaces(t *testing.T) {
 		t.Errorf("generated assignments = %v, want %d (one generation for every namespace)", got, len(eds))
 	}
 }
+
+// TestNarrowedEntriesSurviveEndpointChanges: a sidecar's labels leave its
+// outbound view when no selector reads them (translate.OutboundScope), so
+// its clusters are cached under the narrowed key. While a stream uses
+// that key, an endpoint-only change must carry the entry over: a sidecar
+// connecting afterwards with other labels is served from it, not from a
+// new generation.
+func TestNarrowedEntriesSurviveEndpointChanges(t *testing.T) {
+	h := newHarness(t)
+	mesh := modeltest.Mesh{Services: 20, Endpoints: 2}
+	h.install(mesh.Build())
+	first := h.dial(sidecarNode("first", "ns-0", "10.9.0.1").Proto(), client.Options{Raw: true})
+	subscribe(t, first, resource.ClusterType)
+	clusters := len(next(t, first).Raw)
+
+	b := mesh.Builder()
+	b.AddEndpoints(modeltest.Endpoint(modeltest.Hostname("svc-3", "ns-0"), "ns-0", "10.250.0.1", 1))
+	h.install(b.Build())
+
+	second := h.dial(sidecarNode("second", "ns-0", "10.9.0.2").Proto(), client.Options{Raw: true})
+	subscribe(t, second, resource.ClusterType)
+	if got := len(next(t, second).Raw); got != clusters {
+		t.Fatalf("second sidecar got %d clusters, want %d", got, clusters)
+	}
+	if got := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "cds"}); got != float64(clusters) {
+		t.Errorf("generated clusters = %v, want %d: the endpoint change dropped the entry the first stream uses", got, clusters)
+	}
+}

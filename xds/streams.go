@@ -45,10 +45,14 @@ type proxyStream struct {
 	ov     model.OutboundView
 	iv     model.InboundView
 	outKey string
-	// edsKey is the key of the outbound view narrowed by
-	// translate.OutboundScope for endpoints, shared by every namespace.
-	edsKey string
 	inKey  string
+	// scoped holds, per type, the outbound view key the stream's last
+	// answer used: the full view's or the one translate.OutboundScope
+	// narrowed it to, which depends on the snapshot. Each is counted in
+	// Cache.viewRefs so that its entries survive snapshots while the
+	// stream uses them. nil for a one-off REST fetch, which holds nothing.
+	// Guarded by Cache.mu.
+	scoped map[string]string
 	gen    translate.Generator
 
 	// pendingReq is the last request seen on the stream that has not
@@ -167,9 +171,10 @@ func (c *Cache) closeStream(key streamKey) {
 			delete(c.pendingReqs, st.pendingReq)
 		}
 		if st.proxy != nil {
-			c.unrefView(st.outKey)
-			c.unrefView(st.edsKey)
 			c.unrefView(st.inKey)
+			for _, key := range st.scoped {
+				c.unrefView(key)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -184,6 +189,25 @@ func (c *Cache) closeStream(key streamKey) {
 		c.log.Info("proxy disconnected", zap.String("proxy", st.proxy.ID),
 			zap.Int64("stream", st.key.id), zap.Duration("connected_for", time.Since(st.connectedAt)))
 	}
+}
+
+// holdScope records that st's answers of typeURL come from the entries of
+// view key, moving the stream's reference from the key it used before.
+func (c *Cache) holdScope(st *proxyStream, typeURL, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st.scoped == nil {
+		return
+	}
+	old, held := st.scoped[typeURL]
+	if held && old == key {
+		return
+	}
+	if held {
+		c.unrefView(old)
+	}
+	st.scoped[typeURL] = key
+	c.viewRefs[key]++
 }
 
 func (c *Cache) unrefView(key string) {
@@ -255,9 +279,7 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 	}
 	st.node, st.proxy, st.ov, st.iv, st.gen = node, p, ov, iv, gen
 	st.outKey, st.inKey = ov.Key(), iv.Key()
-	st.edsKey = translate.SharedEndpointsView(ov).Key()
-	c.viewRefs[st.outKey]++
-	c.viewRefs[st.edsKey]++
+	st.scoped = map[string]string{}
 	c.viewRefs[st.inKey]++
 	fields := []zap.Field{zap.String("proxy", p.ID), zap.String("flavor", string(ov.Flavor)),
 		zap.Bool("delta", st.key.delta), zap.Int64("stream", st.key.id)}

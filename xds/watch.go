@@ -310,10 +310,10 @@ func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound b
 		key.view = st.outKey
 		if narrowed {
 			// Key by the narrowed view itself, so the key stays complete
-			// whatever translate narrows. (st.edsKey, the same key today,
-			// only keeps the shared entries alive across snapshots.)
+			// whatever translate narrows.
 			key.view = ov.Key()
 		}
+		c.holdScope(st, typeURL, key.view)
 	}
 	return g.get(key, func(e *entry) {
 		if !outbound {
