@@ -265,3 +265,40 @@ func TestIstioMutualIsTranslatedForGRPC(t *testing.T) {
 		t.Errorf("findings = %q, want %q", got, want)
 	}
 }
+
+func TestSidecarIngressFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 1, Endpoints: 1}.Builder()
+	port := func(n uint32) *networkingv1alpha3.SidecarPort {
+		return &networkingv1alpha3.SidecarPort{Number: n, Protocol: "HTTP", Name: "http"}
+	}
+	b.AddConfig(&model.Config{Kind: model.KindSidecar, Namespace: "ns-0", Name: "in", Spec: &networkingv1alpha3.Sidecar{
+		WorkloadSelector: &networkingv1alpha3.WorkloadSelector{Labels: map[string]string{"app": "svc-0"}},
+		Ingress: []*networkingv1alpha3.IstioIngressListener{
+			{Port: port(8080), DefaultEndpoint: "127.0.0.1:8081"},
+			{Port: port(8080), DefaultEndpoint: "127.0.0.1:8082"},
+			{Port: port(9000), DefaultEndpoint: "10.0.0.1:9000"},
+			{Port: port(9001), CaptureMode: networkingv1alpha3.CaptureMode_NONE},
+			{Port: port(9002), Tls: &networkingv1alpha3.ServerTLSSettings{Mode: networkingv1alpha3.ServerTLSSettings_SIMPLE}},
+			{Port: port(9003), ConnectionPool: &networkingv1alpha3.ConnectionPoolSettings{}},
+		},
+	}})
+	got := map[string]string{}
+	for _, p := range analyze.Run(b.Build()) {
+		got[p.Field] = p.Code + " " + p.Message
+	}
+	want := map[string]string{
+		"spec.ingress[1].port":            analyze.CodeConflict + " port 8080 is also spec.ingress[0]'s",
+		"spec.ingress[2].defaultEndpoint": analyze.CodeNotTranslated + ` defaultEndpoint "10.0.0.1:9000": host must be`,
+		"spec.ingress[3].captureMode":     analyze.CodeNotTranslated + " listeners bound to the port",
+		"spec.ingress[4].tls":             analyze.CodeNotTranslated + " TLS on ingress listeners",
+		"spec.ingress[5].connectionPool":  analyze.CodeNotTranslated + " not applied yet",
+	}
+	for k, prefix := range want {
+		if !strings.HasPrefix(got[k], prefix) {
+			t.Errorf("finding %q = %q, want it to start with %q", k, got[k], prefix)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %d findings, want %d: %v", len(got), len(want), got)
+	}
+}

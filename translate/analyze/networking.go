@@ -219,9 +219,7 @@ func sidecars(snap *model.Snapshot) []model.Problem {
 	var out []model.Problem
 	for _, c := range snap.Configs(model.KindSidecar) {
 		sc := model.AsSidecar(c)
-		if len(sc.GetIngress()) > 0 {
-			out = append(out, finding(c, CodeNotTranslated, "spec.ingress", "", "custom ingress listeners are not applied yet"))
-		}
+		out = append(out, sidecarIngress(c, sc.GetIngress())...)
 		out = append(out, egressProxy(snap, c, sc.GetOutboundTrafficPolicy())...)
 		for i, eg := range sc.GetEgress() {
 			if eg.GetPort() != nil || eg.GetBind() != "" {
@@ -252,4 +250,36 @@ func egressProxy(snap *model.Snapshot, c *model.Config, p *networkingv1alpha3.Ou
 			"host %s is not a known service: traffic to unknown destinations fails", host)}
 	}
 	return nil
+}
+
+// sidecarIngress reports the parts of a Sidecar's ingress listeners the
+// sidecar generator leaves out.
+func sidecarIngress(c *model.Config, ingress []*networkingv1alpha3.IstioIngressListener) []model.Problem {
+	var out []model.Problem
+	seen := map[uint32]int{}
+	for i, in := range ingress {
+		field := fmt.Sprintf("spec.ingress[%d]", i)
+		if first, dup := seen[in.GetPort().GetNumber()]; dup {
+			out = append(out, finding(c, CodeConflict, field+".port", "give each ingress listener its own port",
+				"port %d is also spec.ingress[%d]'s, which applies", in.GetPort().GetNumber(), first))
+		} else {
+			seen[in.GetPort().GetNumber()] = i
+		}
+		if _, err := model.ParseIngressEndpoint(in.GetDefaultEndpoint()); err != nil {
+			out = append(out, finding(c, CodeNotTranslated, field+".defaultEndpoint", "use 127.0.0.1:PORT, 0.0.0.0:PORT, [::1]:PORT, [::]:PORT or unix:///PATH",
+				"%v; the listener is left out", err))
+		}
+		if in.GetCaptureMode() == networkingv1alpha3.CaptureMode_NONE {
+			out = append(out, finding(c, CodeNotTranslated, field+".captureMode", "",
+				"listeners bound to the port (captureMode NONE) are not built yet; the listener is left out"))
+		}
+		if in.GetTls() != nil {
+			out = append(out, finding(c, CodeNotTranslated, field+".tls", "",
+				"TLS on ingress listeners is off in istiod unless ENABLE_TLS_ON_SIDECAR_INGRESS is set, and not applied here either"))
+		}
+		if in.GetConnectionPool() != nil {
+			out = append(out, finding(c, CodeNotTranslated, field+".connectionPool", "", "not applied yet"))
+		}
+	}
+	return out
 }

@@ -245,22 +245,31 @@ func blackHoleCluster(timeout *durationpb.Duration) *clusterv3.Cluster {
 	}
 }
 
-// inboundClusters: one inbound|PORT|| per distinct port the workload's
-// containers listen on (the service's target port), forwarding to the
-// workload's own address.
+// inboundClusters: one inbound|PORT|| per port the workload serves
+// (inboundPorts), forwarding to the workload's own address on that port,
+// or to a Sidecar ingress listener's defaultEndpoint.
 func inboundClusters(snap *model.Snapshot, v model.InboundView) []resource.Resource {
 	var out []resource.Resource
-	seen := map[uint32]bool{}
 	timeout := snap.Mesh().GetConnectTimeout()
-	for _, inst := range snap.InstancesAt(v.IPs) {
-		if inst.Port.Protocol == model.UDP || seen[inst.Endpoint.Port] {
-			continue
-		}
-		seen[inst.Endpoint.Port] = true
-		name := resource.InboundClusterName(inst.Endpoint.Port)
+	for _, ip := range inboundPorts(snap, v) {
+		name := resource.InboundClusterName(ip.port)
 		c := passthroughCluster(name, timeout, true)
+		if ip.endpoint != nil {
+			c = &clusterv3.Cluster{
+				Name:                 name,
+				ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+				ConnectTimeout:       timeout,
+				CircuitBreakers:      defaultCircuitBreakers(),
+				LoadAssignment: &endpointv3.ClusterLoadAssignment{
+					ClusterName: name,
+					Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+						HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: ip.endpoint}},
+					}}}},
+				},
+			}
+		}
 		c.TypedExtensionProtocolOptions = nil
-		if opts := upstreamProtocolOptions(inst.Port.Protocol); opts != nil {
+		if opts := upstreamProtocolOptions(ip.protocol); opts != nil {
 			c.TypedExtensionProtocolOptions = map[string]*anypb.Any{httpProtocolOptionsKey: resource.Any(opts)}
 		}
 		out = append(out, resource.Resource{Name: name, Message: c})

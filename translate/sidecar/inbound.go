@@ -65,7 +65,7 @@ func chainMatches(mode mtls.Mode, http bool) []chainMatch {
 }
 
 // inboundListener is virtualInbound (15006): filter chains per port the
-// workload serves, matched on the original destination port and, by the
+// workload serves (inboundPorts), matched on the original destination port and, by the
 // port's peer authentication mode, on whether the connection is TLS,
 // terminating Istio mTLS where the mode asks for it, then HTTP or TCP to
 // inbound|PORT||. Ports a port-level PeerAuthentication names but no
@@ -100,23 +100,22 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 	// same on every port.
 	httpSecurity, tcpSecurity := security.InboundHTTPFilters(snap, v), security.InboundNetworkFilters(snap, v)
 	seen := map[uint32]bool{resource.VirtualInboundPort: true}
-	for _, inst := range snap.InstancesAt(v.IPs) {
-		port := inst.Endpoint.Port
-		if inst.Port.Protocol == model.UDP || seen[port] {
+	for _, ip := range inboundPorts(snap, v) {
+		if seen[ip.port] {
 			continue
 		}
-		seen[port] = true
-		cluster := resource.InboundClusterName(port)
-		http := inst.Port.Protocol.IsHTTP()
-		add(port, peer.ForPort(port), http, func() *listenerv3.FilterChain {
+		seen[ip.port] = true
+		cluster := resource.InboundClusterName(ip.port)
+		http := ip.protocol.IsHTTP()
+		add(ip.port, peer.ForPort(ip.port), http, func() *listenerv3.FilterChain {
 			var chain *listenerv3.FilterChain
 			if http {
-				chain = httpInboundChain(snap.Mesh(), inst, cluster, httpSecurity)
+				chain = httpInboundChain(snap.Mesh(), ip, cluster, httpSecurity)
 			} else {
 				chain = tcpChain(cluster, cluster)
 				chain.Filters = slices.Concat(tcpSecurity, chain.Filters)
 			}
-			chain.Name = fmt.Sprintf("%s_%d", wildcardIP, port)
+			chain.Name = fmt.Sprintf("%s_%d", wildcardIP, ip.port)
 			return chain
 		})
 	}
@@ -211,8 +210,8 @@ func portsPredicate(ports []uint32) *listenerv3.ListenerFilterChainMatchPredicat
 
 // httpInboundChain terminates HTTP for one served port; security filters
 // run before the router.
-func httpInboundChain(mesh *meshv1alpha1.MeshConfig, inst model.ServiceInstance, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
-	port := inst.Endpoint.Port
+func httpInboundChain(mesh *meshv1alpha1.MeshConfig, ip inboundPort, cluster string, policy []*hcmv3.HttpFilter) *listenerv3.FilterChain {
+	port := ip.port
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix: fmt.Sprintf("inbound_%s_%d", wildcardIP, port),
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
@@ -225,7 +224,7 @@ func httpInboundChain(mesh *meshv1alpha1.MeshConfig, inst model.ServiceInstance,
 					Name:      "default",
 					Match:     prefixMatch("/"),
 					Action:    &routev3.Route_Route{Route: networking.RouteTo(cluster)},
-					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(inst.Service.Hostname, inst.Port.Number) + "/*"},
+					Decorator: &routev3.Decorator{Operation: model.JoinHostPort(ip.hostname, ip.servicePort) + "/*"},
 				}},
 			}},
 		}},

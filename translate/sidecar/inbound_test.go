@@ -53,3 +53,31 @@ func TestTLSInspectorPorts(t *testing.T) {
 		})
 	}
 }
+
+// A wildcard defaultEndpoint is the workload's own address of that
+// family, loopback when it has none.
+func TestIngressAddress(t *testing.T) {
+	ips := []string{"10.0.0.5", "fd00::5"}
+	for _, tc := range []struct {
+		endpoint string
+		ips      []string
+		want     string
+	}{
+		{"0.0.0.0:9000", ips, "10.0.0.5"},
+		{"[::]:9000", ips, "fd00::5"},
+		{"[::]:9000", ips[:1], "::1"},
+		{"0.0.0.0:9000", nil, "127.0.0.1"},
+		{"127.0.0.1:9000", ips, "127.0.0.1"},
+	} {
+		addr, ok := ingressAddress(tc.endpoint, tc.ips)
+		if !ok || addr.GetSocketAddress().GetAddress() != tc.want || addr.GetSocketAddress().GetPortValue() != 9000 {
+			t.Errorf("ingressAddress(%q, %v) = %v, %v; want %s:9000", tc.endpoint, tc.ips, addr, ok, tc.want)
+		}
+	}
+	if addr, ok := ingressAddress("", ips); !ok || addr != nil {
+		t.Errorf(`ingressAddress("") = %v, %v; want nil (pass through), true`, addr, ok)
+	}
+	if _, ok := ingressAddress("10.0.0.1:80", ips); ok {
+		t.Error("ingressAddress accepted an address istiod does not")
+	}
+}
