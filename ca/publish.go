@@ -230,6 +230,12 @@ func (p *Publisher) reconcile(ctx context.Context, name string) error {
 			ObjectMeta: metav1.ObjectMeta{Name: RootCertConfigMap, Namespace: name, Labels: rootCertLabels},
 			Data:       want,
 		}, metav1.CreateOptions{})
+		// A ConfigMap the cache has not seen yet (like one that changed
+		// since the cache read it, below) comes back as an informer
+		// event, which reconciles the namespace again.
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("creating ConfigMap %s/%s: %w", name, RootCertConfigMap, err)
 		}
@@ -245,7 +251,11 @@ func (p *Publisher) reconcile(ctx context.Context, name string) error {
 	}
 	cm = cm.DeepCopy()
 	cm.Data, cm.BinaryData = want, nil
-	if _, err := configMaps.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+	_, err = configMaps.Update(ctx, cm, metav1.UpdateOptions{})
+	switch {
+	case apierrors.IsConflict(err):
+		return nil
+	case err != nil:
 		return fmt.Errorf("updating ConfigMap %s/%s: %w", name, RootCertConfigMap, err)
 	}
 	p.writes.WithLabelValues("updated").Inc()
