@@ -261,24 +261,20 @@ func (r *Resolver) fetch(ctx context.Context, src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var doc struct {
-		Keys    []json.RawMessage `json:"keys"`
-		JWKSURI string            `json:"jwks_uri"`
+	var discovery struct {
+		Keys    json.RawMessage `json:"keys"`
+		JWKSURI string          `json:"jwks_uri"`
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+	if err := json.Unmarshal(body, &discovery); err != nil {
 		return "", fmt.Errorf("%s is not JSON: %w", src, err)
 	}
-	if doc.Keys == nil && doc.JWKSURI != "" {
-		if body, err = r.get(ctx, doc.JWKSURI); err != nil {
+	if discovery.Keys == nil && discovery.JWKSURI != "" {
+		if body, err = r.get(ctx, discovery.JWKSURI); err != nil {
 			return "", fmt.Errorf("the jwks_uri of %s: %w", src, err)
 		}
-		doc.Keys = nil
-		if err := json.Unmarshal(body, &doc); err != nil {
-			return "", fmt.Errorf("%s is not JSON: %w", doc.JWKSURI, err)
-		}
 	}
-	if len(doc.Keys) == 0 {
-		return "", errors.New("the document has no keys")
+	if err := model.CheckJWKS(string(body)); err != nil {
+		return "", err
 	}
 	return string(body), nil
 }

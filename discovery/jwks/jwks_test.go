@@ -177,7 +177,7 @@ func TestFailuresKeepLastGoodKeys(t *testing.T) {
 			}
 		}, "no answer within 50ms"},
 		{"failing", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }, "503 Service Unavailable"},
-		{"not keys", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"keys":[]}`) }, "the document has no keys"},
+		{"not keys", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"keys":[]}`) }, "the key set has no keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ks := newKeyServer(t)

@@ -158,7 +158,7 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 	add("ext", &securityv1beta1.AuthorizationPolicy{Action: securityv1beta1.AuthorizationPolicy_CUSTOM,
 		ActionDetail: &securityv1beta1.AuthorizationPolicy_Provider{Provider: &securityv1beta1.AuthorizationPolicy_ExtensionProvider{Name: "nowhere"}}})
 	b.AddConfig(&model.Config{Kind: model.KindRequestAuthentication, Namespace: "ns-0", Name: "ra", Spec: &securityv1beta1.RequestAuthentication{
-		JwtRules: []*securityv1beta1.JWTRule{{Issuer: "i", Timeout: durationpb.New(time.Second)}},
+		JwtRules: []*securityv1beta1.JWTRule{{Issuer: "i", Timeout: durationpb.New(time.Second), Jwks: "not json"}},
 	}})
 	var got []string
 	for _, p := range analyze.Run(b.Build()) {
@@ -173,6 +173,7 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 		"jwt spec.rules[0].when[0] " + analyze.CodeNotForGRPC,
 		"jwt spec.rules[0].when[1] " + analyze.CodeNotTranslated, // an unknown attribute
 		"ra spec.jwtRules " + analyze.CodeNotForGRPC,
+		"ra spec.jwtRules[0].jwks " + analyze.CodeNotTranslated,
 		"ra spec.jwtRules[0].timeout " + analyze.CodeNotTranslated,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

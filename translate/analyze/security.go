@@ -83,6 +83,12 @@ func requestAuthentications(snap *model.Snapshot) []model.Problem {
 		out = append(out, finding(c, CodeNotForGRPC, "spec.jwtRules", "",
 			"proxyless gRPC servers verify no JWTs: tokens are not checked there, and AuthorizationPolicy conditions on them cannot be enforced (see those policies' findings)"))
 		for i, r := range spec.GetJwtRules() {
+			if r.GetJwks() != "" {
+				if err := model.CheckJWKS(r.GetJwks()); err != nil {
+					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].jwks", i), "inline a JWKS document ({\"keys\": [...]}) or use jwksUri",
+						"%v: no token of this issuer verifies", err))
+				}
+			}
 			if r.GetTimeout() != nil {
 				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].timeout", i), "set serve --jwks-timeout",
 					"pilotlight fetches keys itself with one timeout for every rule"))

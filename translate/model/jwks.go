@@ -1,6 +1,9 @@
 package model
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"maps"
 	"slices"
@@ -70,4 +73,19 @@ func (s *Snapshot) WithJWKS(keys map[string]string) *Snapshot {
 	}
 	out.Version = out.contentVersion()
 	return &out
+}
+
+// CheckJWKS says why a document is not a JSON Web Key Set with at least
+// one key, or returns nil. Envoy rejects inline keys that are not.
+func CheckJWKS(doc string) error {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(doc), &set); err != nil {
+		return fmt.Errorf("not a JSON Web Key Set: %w", err)
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("the key set has no keys")
+	}
+	return nil
 }

@@ -119,9 +119,13 @@ func provider(snap *model.Snapshot, r *securityv1beta1.JWTRule) *jwtauthnv3.JwtP
 }
 
 // Keys is the key set a rule verifies tokens with: its own, the one
-// fetched from its source, or UnavailableJWKS.
+// fetched from its source, or UnavailableJWKS (also in place of inline
+// keys that are no key set, which Envoy would reject).
 func Keys(snap *model.Snapshot, r *securityv1beta1.JWTRule) string {
 	if r.GetJwks() != "" {
+		if model.CheckJWKS(r.GetJwks()) != nil {
+			return UnavailableJWKS
+		}
 		return r.GetJwks()
 	}
 	if keys, ok := snap.JWKS(model.JWKSSource(r)); ok && keys != "" {

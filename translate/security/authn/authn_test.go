@@ -110,3 +110,16 @@ func TestFetchedKeys(t *testing.T) {
 		t.Errorf("two issuers: %d alternatives, want each provider or all-missing-or-valid (3)", n)
 	}
 }
+
+// Inline keys that are no key set would make Envoy reject the listener:
+// they are replaced by keys nobody can sign for.
+func TestBadInlineKeys(t *testing.T) {
+	for _, doc := range []string{"not json", `{"keys":[]}`, `{"kty":"EC"}`} {
+		if got := authn.Keys(model.NewBuilder().Build(), &securityv1beta1.JWTRule{Issuer: "i", Jwks: doc}); got != authn.UnavailableJWKS {
+			t.Errorf("inline %q: keys %q, want UnavailableJWKS", doc, got)
+		}
+	}
+	if err := model.CheckJWKS(authn.UnavailableJWKS); err != nil {
+		t.Errorf("UnavailableJWKS is no key set: %v", err)
+	}
+}
