@@ -41,6 +41,10 @@ const (
 	ReasonImpersonationDenied    = "impersonation_denied"
 	ReasonTokenReviewUnavailable = "tokenreview_unavailable"
 	ReasonSigning                = "signing_failed"
+	// Reasons of SecretAccessReviewer, for the xDS server's refusals of
+	// gateway certificates.
+	ReasonSecretAccessDenied      = "secret_access_denied"
+	ReasonAccessReviewUnavailable = "accessreview_unavailable"
 )
 
 // Error is every failure the CA reports to a caller. Its message is meant

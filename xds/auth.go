@@ -52,17 +52,29 @@ func callerOf(ctx context.Context) *ca.Caller {
 	return c
 }
 
+// AuthOptions configure ADS on the TLS port.
+type AuthOptions struct {
+	// Authenticator proves each stream's identity; required.
+	Authenticator StreamAuthenticator
+	// WorkloadCA, if set, mints the workload secrets of plain Envoys
+	// that opt in (workload.go).
+	WorkloadCA WorkloadCA
+	// SecretsAuthorizer, if set, decides which streams get their
+	// namespace's gateway certificates (sds.go); unset, all do.
+	SecretsAuthorizer SecretsAuthorizer
+}
+
 // RegisterAuthenticated serves ADS, SotW and delta, on g, for streams
-// that prove an identity with authn (see above). g must be the TLS
-// server: over plaintext, a token could be replayed by anyone on the
-// path. With an issuer, plain Envoys that opt in are served workload
-// secrets it mints (workload.go); call it once.
-func (s *Server) RegisterAuthenticated(g *grpc.Server, authn StreamAuthenticator, issuer WorkloadCA) {
-	if issuer != nil {
-		s.cache.workload.Store(newWorkloadSecrets(issuer, &s.cache.builder, s.log, s.metrics))
+// that prove an identity (see above). g must be the TLS server: over
+// plaintext, a token could be replayed by anyone on the path. Call it
+// once, before g serves.
+func (s *Server) RegisterAuthenticated(g *grpc.Server, o AuthOptions) {
+	if o.WorkloadCA != nil {
+		s.cache.workload.Store(newWorkloadSecrets(o.WorkloadCA, &s.cache.builder, s.log, s.metrics))
 		go s.cache.renewWorkloadSecrets(s.ctx, s.opts.WorkloadRenewCheck)
 	}
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, &authenticatedADS{s: s, authn: authn})
+	s.cache.secretsAuthz = o.SecretsAuthorizer
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, &authenticatedADS{s: s, authn: o.Authenticator})
 }
 
 // authenticatedADS authenticates each stream, then hands it to

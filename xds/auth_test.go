@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ func (h *harness) serveTLS() *tlsPort {
 	}
 	g := grpc.NewServer(append(h.srv.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
 	issuer := &testIssuer{Authority: authority}
-	h.srv.RegisterAuthenticated(g, authn, issuer)
+	h.srv.RegisterAuthenticated(g, AuthOptions{Authenticator: authn, WorkloadCA: issuer, SecretsAuthorizer: h.secretsAuthz})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		h.t.Fatal(err)
@@ -452,5 +453,59 @@ func BenchmarkStreamOpen(b *testing.B) {
 				c.Close()
 			}
 		})
+	}
+}
+
+// onlyAccount is a SecretsAuthorizer that lets one service account name
+// read its namespace's Secrets, as an RBAC Role for the gateway would.
+type onlyAccount string
+
+func (a onlyAccount) MayReadSecrets(_ context.Context, c *ca.Caller) error {
+	if c.ServiceAccount == string(a) {
+		return nil
+	}
+	return ca.GRPCError(fmt.Errorf("%s may not", c.ID)) // Any error refuses.
+}
+
+// Proving a namespace is not enough for its gateway certificates: any
+// workload there can, and claim to be a router. A stream whose service
+// account may not read the namespace's Secrets is served its other
+// secrets (its own minted ones) without them, counted and logged once.
+func TestGatewayCertificatesNeedSecretAccess(t *testing.T) {
+	h := newHarness(t)
+	h.secretsAuthz = onlyAccount("ingress")
+	h.install(gatewayMesh("v1"))
+	port := h.serveTLS()
+	hour := time.Now().Add(time.Hour)
+	for _, delta := range []bool{false, true} {
+		gw := port.dial(t, gatewayNode("ingress", "shop").Proto(), creds{token: port.reviews.issue("shop", "ingress", hour, "istio-ca")}, client.Options{Delta: delta})
+		subscribe(t, gw, resource.SecretType, gateway0SDSName)
+		if got := privateKey(t, next(t, gw), gateway0SDSName); got != keyMarker+" v1 of shop" {
+			t.Fatalf("the gateway's account got key %q", got)
+		}
+
+		web := xdstest.Node{Type: "router", Pod: "web-1", Namespace: "shop", IP: "10.244.0.9", ServiceAccount: "web",
+			Labels: map[string]string{"istio": "ingressgateway"}}
+		c := port.dial(t, optedIn(web), creds{token: port.reviews.issue("shop", "web", hour, "istio-ca")}, client.Options{Delta: delta})
+		subscribe(t, c, resource.SecretType, gateway0SDSName, workloadCertName, workloadRootName)
+		u := next(t, c)
+		if _, ok := u.Resources[gateway0SDSName]; ok || leafURI(t, u) != "spiffe://cluster.local/ns/shop/sa/web" {
+			t.Fatalf("shop/web got %v, want only its own workload secrets", slices.Sorted(maps.Keys(u.Resources)))
+		}
+		// A later subscription is refused the same way, without asking again.
+		subscribe(t, c, resource.SecretType, gateway0SDSName, workloadCertName)
+		select {
+		case u := <-c.Updates():
+			if u.Resources[gateway0SDSName] != nil {
+				t.Fatal("a later subscription got the gateway certificate")
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if got := h.metric("pilotlight_xds_refused_secret_requests_total", map[string]string{"reason": ca.ReasonSecretAccessDenied}); got != 2 {
+		t.Errorf("refusals counted %v, want one per stream (2)", got)
+	}
+	if n := h.logs.FilterMessageSnippet("refusing gateway certificates").Len(); n != 2 {
+		t.Errorf("%d refusal log lines, want one per stream (2)", n)
 	}
 }

@@ -37,6 +37,10 @@ type Cache struct {
 	// workload mints plain Envoys' workload secrets once the TLS port
 	// is served with a CA (workload.go).
 	workload atomic.Pointer[workloadSecrets]
+	// secretsAuthz decides which authenticated streams get gateway
+	// certificates (sds.go); set by RegisterAuthenticated before the TLS
+	// port serves, nil allows all.
+	secretsAuthz SecretsAuthorizer
 
 	current atomic.Pointer[generation]
 	// pushed is the last snapshot whose push has finished.

@@ -31,6 +31,8 @@ type harness struct {
 	debug *httptest.Server
 	stop  context.CancelFunc
 	done  chan struct{}
+	// secretsAuthz is handed to the TLS port (serveTLS), if set first.
+	secretsAuthz SecretsAuthorizer
 }
 
 type harnessOption func(*Options, *Cache)

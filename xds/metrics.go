@@ -32,7 +32,7 @@ type metrics struct {
 	cacheHits            *prometheus.CounterVec
 	invalidResources     *prometheus.CounterVec
 	generationErrors     *prometheus.CounterVec
-	refusedSecrets       prometheus.Counter
+	refusedSecrets       *prometheus.CounterVec
 	streamsAuthenticated *prometheus.CounterVec
 	streamsRefused       *prometheus.CounterVec
 	minted               *prometheus.CounterVec
@@ -88,10 +88,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "pilotlight_xds_generation_errors_total",
 			Help: "Generator calls that panicked; the affected proxies keep their last config.",
 		}, []string{"type"}),
-		refusedSecrets: prometheus.NewCounter(prometheus.CounterOpts{
+		refusedSecrets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pilotlight_xds_refused_secret_requests_total",
-			Help: "Secret (SDS) requests refused because the stream proved no identity and this server does not serve credentials to such streams (--serve-gateway-secrets).",
-		}),
+			Help: "Secret (SDS) requests refused, by reason: unauthenticated (the stream proved no identity and this server does not serve credentials to such streams, --serve-gateway-secrets), " +
+				"secret_access_denied (the stream's service account may not read its namespace's Secrets; counted once per stream).",
+		}, []string{"reason"}),
 		streamsAuthenticated: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pilotlight_xds_authenticated_streams_total",
 			Help: "ADS streams on the TLS port admitted with a proved identity that matches their node, by how it was proved (kubernetes-token, client-certificate).",

@@ -1,7 +1,9 @@
 package xds
 
 import (
+	"context"
 	"errors"
+	"maps"
 	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -23,8 +26,14 @@ import (
 // DESIGN.md: plaintext streams get config, never keys. A stream on the
 // TLS port has proved an identity whose namespace is its node's
 // (auth.go), and the view it is served from has that namespace, so it
-// gets its namespace's gateway certificates, as istiod serves a proxy
-// the Secrets of its verified namespace. A plaintext stream cannot be
+// may get its namespace's gateway certificates, as istiod serves a proxy
+// the Secrets of its verified namespace. As istiod, it gets them only if
+// its service account may also read Secrets there (SecretsAuthorizer, a
+// SubjectAccessReview): every workload of the namespace can prove the
+// namespace and claim to be a router, only the gateway's account is
+// granted the Secrets. A refused stream is served its other secrets
+// (its own minted ones, workload.go) without the certificates; the
+// refusal is counted and logged once per stream. A plaintext stream cannot be
 // told from anything else that can reach port 15010 and claim to be a
 // gateway: there, serving secrets is the operator's explicit choice,
 // Options.ServeCredentials (--serve-gateway-secrets), for a control
@@ -41,10 +50,17 @@ const secretsRefusedMessage = "this server serves secrets (gateway certificates)
 // refusesSecrets reports whether a subscription must be refused, and
 // accounts for it.
 func (c *Cache) refusesSecrets(st *proxyStream, typeURL string, sub cachev3.Subscription) bool {
-	if typeURL != resource.SecretType || st.caller != nil || c.serveCredentials {
+	if typeURL != resource.SecretType {
 		return false
 	}
-	c.metrics.refusedSecrets.Inc()
+	if st.caller != nil {
+		c.reviewCredentialAccess(st, sub)
+		return false
+	}
+	if c.serveCredentials {
+		return false
+	}
+	c.metrics.refusedSecrets.WithLabelValues(refusedUnauthenticated).Inc()
 	st.mu.Lock()
 	first := !st.secretsRefused
 	st.secretsRefused = true
@@ -59,6 +75,73 @@ func (c *Cache) refusesSecrets(st *proxyStream, typeURL string, sub cachev3.Subs
 			zap.String("proxy", st.proxy.ID), zap.Strings("names", names), zap.Bool("wildcard", sub.IsWildcard()))
 	}
 	return true
+}
+
+// Values of the reason label of pilotlight_xds_refused_secret_requests_total.
+const (
+	refusedUnauthenticated = "unauthenticated"
+	refusedAccessDenied    = ca.ReasonSecretAccessDenied
+)
+
+// SecretsAuthorizer decides whether a stream that proved an identity may
+// be served its namespace's gateway certificates; ca.SecretAccessReviewer
+// is one. A nil error allows.
+type SecretsAuthorizer interface {
+	MayReadSecrets(ctx context.Context, c *ca.Caller) error
+}
+
+// reviewCredentialAccess asks the SecretsAuthorizer, once per stream,
+// whether an authenticated stream may have gateway certificates, and
+// accounts for a refusal. An answer the API server could not give is
+// not kept: the stream's next subscription asks again.
+func (c *Cache) reviewCredentialAccess(st *proxyStream, sub cachev3.Subscription) {
+	if c.secretsAuthz == nil {
+		return
+	}
+	st.mu.Lock()
+	reviewed := st.credentialsReviewed
+	st.mu.Unlock()
+	if reviewed {
+		return
+	}
+	err := c.secretsAuthz.MayReadSecrets(context.Background(), st.caller)
+	var e *ca.Error
+	unavailable := errors.As(err, &e) && e.Kind == ca.KindUnavailable
+	st.mu.Lock()
+	st.credentialsReviewed = !unavailable
+	st.credentialsDenied = err != nil
+	st.mu.Unlock()
+	if err == nil {
+		return
+	}
+	c.metrics.refusedSecrets.WithLabelValues(refusedAccessDenied).Inc()
+	names := slices.Sorted(maps.Keys(sub.SubscribedResources()))
+	log := c.log.Info
+	if unavailable {
+		log = c.log.Warn
+	}
+	log("refusing gateway certificates: the stream's service account may not read Secrets",
+		zap.String("proxy", st.proxy.ID), zap.Strings("names", names), zap.Error(err))
+}
+
+// withoutCredentials drops the secrets that come from the snapshot
+// (gateway certificates) when the stream may not have them, keeping the
+// minted workload secrets. items may be a cache entry's: it is not
+// changed.
+func (c *Cache) withoutCredentials(st *proxyStream, items []*built) []*built {
+	st.mu.Lock()
+	denied := st.credentialsDenied
+	st.mu.Unlock()
+	if !denied {
+		return items
+	}
+	var kept []*built
+	for _, b := range items {
+		if b.from == nil { // Minted (workload.go), not built from the snapshot.
+			kept = append(kept, b)
+		}
+	}
+	return kept
 }
 
 // redactedSecret renders a secret for config_dump with its private key

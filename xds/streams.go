@@ -65,6 +65,10 @@ type proxyStream struct {
 	// secretsRefused: the stream asked for secrets and was told no (once
 	// in the log per stream). Guarded by mu.
 	secretsRefused bool
+	// credentialsReviewed and credentialsDenied: whether an
+	// authenticated stream may have gateway certificates was asked, and
+	// the answer (sds.go). Guarded by mu.
+	credentialsReviewed, credentialsDenied bool
 }
 
 // sentRecord remembers one response, so that a later ACK or NACK, which

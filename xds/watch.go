@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
 // watch is one open subscription of one stream to one type, between two
@@ -298,6 +299,9 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 		}
 		slices.SortFunc(extra, func(a, b *built) int { return strings.Compare(a.name, b.name) })
 		items = mergeSorted(items, extra)
+	}
+	if typeURL == resource.SecretType && st.caller != nil {
+		items = c.withoutCredentials(st, items)
 	}
 	return items, hits, true
 }

@@ -124,6 +124,7 @@ when it changes.`,
 	f.DurationVar(&o.maxStreamAge, "max-stream-age", xds.DefaultMaxStreamAge, "connection lifetime before a client is sent elsewhere, so load rebalances across replicas")
 	f.BoolVar(&o.readSecrets, "read-secrets", false,
 		"in a cluster, watch the Secrets gateways' credentialName certificates come from, and serve each gateway its namespace's over ADS once its stream on --secure-grpc-addr proved that namespace's identity "+
+			"and RBAC lets that service account list Secrets there (a SubjectAccessReview, as istiod) "+
 			"(needs the pilotlight-gateway-secrets ClusterRole, deploy/gateway-secrets; with --config-dir Secrets in the directory are always read)")
 	f.BoolVar(&o.serveGatewaySecrets, "serve-gateway-secrets", false,
 		"--read-secrets, and serve the secrets to unauthenticated streams on --grpc-addr too: only for a control plane that nothing but gateways can reach, or that runs without --secure-grpc-addr")

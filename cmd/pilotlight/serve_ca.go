@@ -223,8 +223,15 @@ func runCA(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	// as with istiod. Every stream on this port proves an identity with
 	// the CA's authenticators and its node must claim that identity
 	// (xds/auth.go); plain Envoys that ask get workload certificates the
-	// CA mints (xds/workload.go).
-	xdsServer.RegisterAuthenticated(g, authn, authority)
+	// CA mints (xds/workload.go); gateway certificates go to the service
+	// accounts RBAC lets read their namespace's Secrets, as with istiod
+	// (xds/sds.go), or, with no API server to ask, to every stream of
+	// the namespace.
+	auth := xds.AuthOptions{Authenticator: authn, WorkloadCA: authority}
+	if client != nil && (o.readSecrets || o.serveGatewaySecrets) {
+		auth.SecretsAuthorizer = ca.NewSecretAccessReviewer(client, nil)
+	}
+	xdsServer.RegisterAuthenticated(g, auth)
 	go func() {
 		<-ctx.Done()
 		stopGRPC(log, g)
