@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync/atomic"
 
@@ -246,7 +245,7 @@ func (p *Publisher) reconcile(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if maps.Equal(cm.Data, want) && len(cm.BinaryData) == 0 {
+	if len(cm.Data) == 1 && len(cm.BinaryData) == 0 && sameBundle(cm.Data[RootCertKey], want[RootCertKey]) {
 		return nil
 	}
 	cm = cm.DeepCopy()
@@ -261,6 +260,27 @@ func (p *Publisher) reconcile(ctx context.Context, name string) error {
 	p.writes.WithLabelValues("updated").Inc()
 	p.log.Info("updated the published trust bundle", zap.String("namespace", name))
 	return nil
+}
+
+// sameBundle tells whether two PEM bundles hold the same certificates,
+// whatever their order and formatting: an istiod running beside
+// pilotlight while one replaces the other publishes the same root as
+// its own PEM, and the two must not rewrite each other's ConfigMap.
+func sameBundle(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ca, errA := parseCertsPEM([]byte(a))
+	cb, errB := parseCertsPEM([]byte(b))
+	if errA != nil || errB != nil || len(ca) != len(cb) {
+		return false
+	}
+	for _, c := range ca {
+		if !slices.ContainsFunc(cb, c.Equal) {
+			return false
+		}
+	}
+	return true
 }
 
 // publishes tells whether namespace ns gets the ConfigMap.

@@ -3,6 +3,7 @@ package ca
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -167,4 +168,26 @@ func TestPublisherSelectsNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventuallyCA(t, "the bundle in a namespace relabelled into the mesh", published("legacy"))
+}
+
+func TestSameBundle(t *testing.T) {
+	r1, _ := NewSelfSignedRoot(RootOptions{TrustDomain: testTD})
+	r2, _ := NewSelfSignedRoot(RootOptions{TrustDomain: testTD})
+	a, b := string(r1.CACert), string(r2.CACert)
+	for _, tc := range []struct {
+		name string
+		x, y string
+		want bool
+	}{
+		{"identical", a + b, a + b, true},
+		{"other order", a + b, b + a, true},
+		{"other formatting", a, "\n" + strings.ReplaceAll(a, "\n", "\r\n") + "\n\n", true},
+		{"a root missing", a + b, a, false},
+		{"another root", a, b, false},
+		{"not PEM", a, "tampered", false},
+	} {
+		if got := sameBundle(tc.x, tc.y); got != tc.want {
+			t.Errorf("%s: sameBundle = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
