@@ -1,15 +1,21 @@
 package featuretest
 
 import (
+	"context"
 	"net"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // A proxyless server under STRICT mTLS and an ALLOW policy for one
@@ -81,4 +87,61 @@ spec:
 	eventually(t, "a DENY policy to refuse the principal and let the other in", func() bool {
 		return call(frontend, nil) == "error: PermissionDenied" && call(batch, nil) == "greeter-0"
 	})
+
+	// Request attributes gRPC checks: an ALLOW on the service's methods
+	// by namespace glob and port, a DENY on a header, and a CUSTOM policy
+	// (gRPC cannot ask its provider, so what it matches is denied).
+	port := strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)
+	p.write(t, "authz.yaml", `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: greeter
+  namespace: demo
+spec:
+  rules:
+  - from:
+    - source:
+        namespaces: ["we*"]
+        notPrincipals: [cluster.local/ns/web/sa/batch]
+    to:
+    - operation:
+        paths: [/grpc.testing.TestService/*]
+        methods: [POST]
+        hosts: ["*"]
+        ports: ["`+port+`"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: blocked
+  namespace: demo
+spec:
+  action: DENY
+  rules:
+  - when:
+    - key: request.headers[x-block]
+      values: ["yes"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: external
+  namespace: demo
+spec:
+  action: CUSTOM
+  provider: {name: nowhere}
+  rules:
+  - to:
+    - operation:
+        paths: ["*/EmptyCall"]
+`)
+	eventually(t, "the request-attribute policies", func() bool {
+		return call(frontend, nil) == "greeter-0" && call(batch, nil) == "error: PermissionDenied" &&
+			call(frontend, metadata.Pairs("x-block", "yes")) == "error: PermissionDenied"
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := frontend.EmptyCall(ctx, &testgrpc.Empty{}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("EmptyCall under a CUSTOM policy gRPC cannot carry out: %v, want PermissionDenied", err)
+	}
 }
