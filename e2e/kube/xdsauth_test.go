@@ -2,8 +2,16 @@ package kube
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/pilotlight/pilotlight/e2e/framework/pilotlight"
 	"github.com/pilotlight/pilotlight/e2e/framework/wait"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
@@ -96,4 +105,136 @@ func TestSecureADSAuthenticatesStreams(t *testing.T) {
 			t.Errorf("%s{%s=%q} = %v, want 1", want.name, want.label, want.value, got)
 		}
 	}
+}
+
+// TestSecureADSGatewayCertificates: with --read-secrets (and the
+// gateway-secrets overlay's RBAC), a router whose stream on the TLS port
+// proved its namespace gets the certificate its Gateway names only if
+// its service account may list Secrets there, as the real API server's
+// RBAC answers a SubjectAccessReview: the gateway's account, granted a
+// Role, gets it; another account of the same namespace claiming to be
+// the router does not.
+func TestSecureADSGatewayCertificates(t *testing.T) {
+	e := newEnv(t)
+	c := e.cluster
+	const ns = "shop"
+	c.CreateNamespace(t, ns, nil)
+	c.CreateServiceAccount(t, ns, "ingress")
+	c.CreateServiceAccount(t, ns, "web")
+	certPEM, keyPEM := selfSigned(t, "shop.example.com")
+	c.Apply(t, ns, []byte(`
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: gateway-secrets}
+rules:
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: gateway-secrets}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: gateway-secrets}
+subjects:
+- {kind: ServiceAccount, name: ingress, namespace: shop}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: shop-cert}
+type: kubernetes.io/tls
+data:
+  tls.crt: `+base64.StdEncoding.EncodeToString(certPEM)+`
+  tls.key: `+base64.StdEncoding.EncodeToString(keyPEM)+`
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["shop.example.com"]
+    tls: {mode: SIMPLE, credentialName: shop-cert}
+`))
+	c.ApplyFile(t, pilotlight.Namespace, filepath.Join(e.layout.Repo, "deploy", "gateway-secrets", "rbac.yaml"))
+	cp := e.startPilotlight(t, "--read-secrets")
+	root, _ := caRoot(t, c)
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	tlsCreds := grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12,
+	}))
+	const name = "kubernetes://shop-cert"
+
+	// secrets returns what a router of the shop namespace running as sa
+	// is sent when it asks for the certificate.
+	secrets := func(sa string) (map[string]bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), wait.Short)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+c.ServiceAccountToken(t, ns, sa, time.Hour, "istio-ca"))
+		node := xdstest.Node{Type: "router", Pod: sa + "-1", Namespace: ns, IP: "10.244.0.8", ServiceAccount: sa,
+			Labels: map[string]string{"istio": "ingressgateway"}}
+		ads, err := client.Dial(ctx, cp.SecureAddr, node.Proto(), client.Options{DialOptions: []grpc.DialOption{tlsCreds}})
+		if err != nil {
+			return nil, err
+		}
+		defer ads.Close()
+		if err := ads.Subscribe(resource.SecretType, name); err != nil {
+			return nil, err
+		}
+		select {
+		case u, ok := <-ads.Updates():
+			if !ok {
+				return nil, ads.Err()
+			}
+			got := map[string]bool{}
+			for n := range u.Resources {
+				got[n] = true
+			}
+			return got, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	wait.For(t, wait.Long, "the gateway's account to get "+name, func() error {
+		got, err := secrets("ingress")
+		if err != nil {
+			return err
+		}
+		if !got[name] {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	got, err := secrets("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[name] {
+		t.Errorf("shop/web, which RBAC does not let read Secrets, got %s", name)
+	}
+	if n := cp.metrics(t).Sum("pilotlight_xds_refused_secret_requests_total", "reason", "secret_access_denied"); n != 1 {
+		t.Errorf("refusals for secret access counted %v, want 1", n)
+	}
+}
+
+// selfSigned returns a self-signed certificate for host and its key, PEM.
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }
