@@ -10,6 +10,7 @@ import (
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
@@ -149,13 +150,7 @@ func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSet
 	if len(sans) == 0 && t.GetMode() == networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
 		sans = identities
 	}
-	validation := &tlsv3.CertificateValidationContext{}
-	for _, san := range sans {
-		validation.MatchTypedSubjectAltNames = append(validation.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
-			SanType: sanType(san),
-			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}},
-		})
-	}
+	validation := &tlsv3.CertificateValidationContext{MatchSubjectAltNames: exactMatchers(sans)} //nolint:staticcheck // istiod's form; see exactMatchers.
 	rootName := sdsSystemRoots
 	if ca := t.GetCaCertificates(); ca != "" {
 		rootName = sdsFileRoot + ca
@@ -201,17 +196,25 @@ func isHTTP2(c *clusterv3.Cluster) bool {
 	return a.UnmarshalTo(opts) == nil && opts.GetExplicitHttpConfig().GetHttp2ProtocolOptions() != nil
 }
 
-// sanType: SPIFFE ids and other URIs are URI SANs, the rest DNS names.
-func sanType(san string) tlsv3.SubjectAltNameMatcher_SanType {
-	if strings.Contains(san, "://") {
-		return tlsv3.SubjectAltNameMatcher_URI
+// exactMatchers match SANs exactly, in match_subject_alt_names, which
+// Envoy checks against every SAN type. istiod writes SANs there; the
+// typed field would say the same for SPIFFE ids and DNS names, but a
+// parity comparison with istiod's config reads field by field.
+func exactMatchers(sans []string) []*matcherv3.StringMatcher {
+	var out []*matcherv3.StringMatcher
+	for _, san := range sans {
+		out = append(out, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}})
 	}
-	return tlsv3.SubjectAltNameMatcher_DNS
+	return out
 }
 
-// agentSecret is a secret served by istio-agent's SDS server.
+// agentSecret is a secret served by istio-agent's SDS server. Envoy
+// waits for the workload's own certificate and trust bundle however long
+// the agent takes (no initial fetch timeout), as istiod configures it: a
+// listener or cluster that gave up after Envoy's default 15 s would come
+// up without them and fail every handshake.
 func agentSecret(name string) *tlsv3.SdsSecretConfig {
-	return &tlsv3.SdsSecretConfig{
+	sc := &tlsv3.SdsSecretConfig{
 		Name: name,
 		SdsConfig: &corev3.ConfigSource{
 			ResourceApiVersion: corev3.ApiVersion_V3,
@@ -225,6 +228,10 @@ func agentSecret(name string) *tlsv3.SdsSecretConfig {
 			}},
 		},
 	}
+	if name == sdsWorkload || name == sdsRootCA {
+		sc.SdsConfig.InitialFetchTimeout = durationpb.New(0)
+	}
+	return sc
 }
 
 // Certificate provider names proxyless gRPC reads its identity from:
@@ -272,10 +279,7 @@ func grpcCommonTLS(sans []string) *tlsv3.CommonTlsContext {
 	validation := &tlsv3.CertificateValidationContext{
 		CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsRootCA},
 	}
-	for _, san := range sans {
-		validation.MatchSubjectAltNames = append(validation.MatchSubjectAltNames, //nolint:staticcheck // gRPC reads no other SAN field.
-			&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: san}})
-	}
+	validation.MatchSubjectAltNames = exactMatchers(sans) //nolint:staticcheck // gRPC reads no other SAN field.
 	return &tlsv3.CommonTlsContext{
 		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsWorkload},
 		TlsCertificateCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{ //nolint:staticcheck // for gRPC releases without gRFC A29's fields.
@@ -326,10 +330,8 @@ func InboundMTLSTransportSocket(mesh *meshv1alpha1.MeshConfig, http bool) *corev
 	validation := &tlsv3.CertificateValidationContext{}
 	if aliases := mesh.GetTrustDomainAliases(); len(aliases) > 0 {
 		for _, td := range append([]string{mesh.GetTrustDomain()}, aliases...) {
-			validation.MatchTypedSubjectAltNames = append(validation.MatchTypedSubjectAltNames, &tlsv3.SubjectAltNameMatcher{
-				SanType: tlsv3.SubjectAltNameMatcher_URI,
-				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}},
-			})
+			validation.MatchSubjectAltNames = append(validation.MatchSubjectAltNames, //nolint:staticcheck // istiod's form; see exactMatchers.
+				&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}})
 		}
 	}
 	ctx := &tlsv3.DownstreamTlsContext{

@@ -74,8 +74,8 @@ func autoMTLS(t *testing.T, c *clusterv3.Cluster) string {
 			t.Fatal(err)
 		}
 		var sans []string
-		for _, s := range ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchTypedSubjectAltNames() {
-			sans = append(sans, s.GetMatcher().GetExact())
+		for _, s := range ctx.GetCommonTlsContext().GetCombinedValidationContext().GetDefaultValidationContext().GetMatchSubjectAltNames() { //nolint:staticcheck // where pilotlight writes SANs, as istiod.
+			sans = append(sans, s.GetExact())
 		}
 		return strings.Join(sans, ",")
 	}
