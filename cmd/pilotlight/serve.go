@@ -128,7 +128,7 @@ when it changes.`,
 			"(needs the pilotlight-gateway-secrets ClusterRole, deploy/gateway-secrets; with --config-dir Secrets in the directory are always read)")
 	f.BoolVar(&o.serveGatewaySecrets, "serve-gateway-secrets", false,
 		"--read-secrets, and serve the secrets to unauthenticated streams on --grpc-addr too: only for a control plane that nothing but gateways can reach, or that runs without --secure-grpc-addr")
-	f.DurationVar(&o.jwksTimeout, "jwks-timeout", jwks.DefaultTimeout, "how long fetching the keys of a RequestAuthentication's jwksUri (or its issuer's OpenID discovery document) may take")
+	f.DurationVar(&o.jwksTimeout, "jwks-timeout", jwks.DefaultTimeout, "how long fetching the keys of a RequestAuthentication's jwksUri (or its issuer's OpenID discovery document) may take, unless its rule sets a timeout")
 	f.DurationVar(&o.jwksRefresh, "jwks-refresh", jwks.DefaultRefresh, "how often those keys are fetched again; on failure the last good keys stay")
 	f.StringSliceVar(&o.jwksBlockedCIDRs, "jwks-blocked-cidrs", nil, "address ranges (CIDR, comma-separated) keys are never fetched from, checked after name resolution, e.g. 169.254.0.0/16 for cloud metadata endpoints")
 	o.log.addFlags(f)

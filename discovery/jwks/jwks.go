@@ -55,7 +55,8 @@ type Options struct {
 	// with Client.
 	BlockedCIDRs []netip.Prefix
 	// Timeout bounds one fetch (an OpenID discovery document and the key
-	// set it names count as one); 0 means DefaultTimeout.
+	// set it names count as one) for sources whose rules set no timeout
+	// of their own; 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Refresh is how often every source is fetched again; 0 means
 	// DefaultRefresh.
@@ -202,9 +203,15 @@ func (r *Resolver) refresh(ctx context.Context, all bool) {
 		sources = r.last.JWKSSources()
 	}
 	var todo []string
+	var timeouts []time.Duration
 	for _, src := range sources {
 		if _, known := r.keys[src]; all || !known {
 			todo = append(todo, src)
+			timeout := r.last.JWKSTimeout(src)
+			if timeout <= 0 {
+				timeout = r.opts.Timeout
+			}
+			timeouts = append(timeouts, timeout)
 		}
 	}
 	r.mu.Unlock()
@@ -215,7 +222,7 @@ func (r *Resolver) refresh(ctx context.Context, all bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			keys, err := r.fetch(ctx, src)
+			keys, err := r.fetch(ctx, src, timeouts[i])
 			results[i] = state{keys: keys, fetched: time.Now(), err: err}
 		}()
 	}
@@ -252,12 +259,12 @@ func (r *Resolver) refresh(ctx context.Context, all bool) {
 	}
 }
 
-// fetch gets a key set: a JWKS document at src, or an OpenID discovery
-// document there whose jwks_uri names one.
-func (r *Resolver) fetch(ctx context.Context, src string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+// fetch gets a key set within timeout: a JWKS document at src, or an
+// OpenID discovery document there whose jwks_uri names one.
+func (r *Resolver) fetch(ctx context.Context, src string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	body, err := r.get(ctx, src)
+	body, err := r.get(ctx, src, timeout)
 	if err != nil {
 		return "", err
 	}
@@ -269,7 +276,7 @@ func (r *Resolver) fetch(ctx context.Context, src string) (string, error) {
 		return "", fmt.Errorf("%s is not JSON: %w", src, err)
 	}
 	if discovery.Keys == nil && discovery.JWKSURI != "" {
-		if body, err = r.get(ctx, discovery.JWKSURI); err != nil {
+		if body, err = r.get(ctx, discovery.JWKSURI, timeout); err != nil {
 			return "", fmt.Errorf("the jwks_uri of %s: %w", src, err)
 		}
 	}
@@ -279,7 +286,7 @@ func (r *Resolver) fetch(ctx context.Context, src string) (string, error) {
 	return string(body), nil
 }
 
-func (r *Resolver) get(ctx context.Context, url string) ([]byte, error) {
+func (r *Resolver) get(ctx context.Context, url string, timeout time.Duration) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -287,7 +294,7 @@ func (r *Resolver) get(ctx context.Context, url string) ([]byte, error) {
 	resp, err := r.opts.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("no answer within %v: %w", r.opts.Timeout, err)
+			return nil, fmt.Errorf("no answer within %v: %w", timeout, err)
 		}
 		return nil, err
 	}

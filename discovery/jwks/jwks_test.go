@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/durationpb"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 
 	"github.com/pilotlight/pilotlight/discovery/jwks"
@@ -257,5 +258,23 @@ func TestBlockedCIDRs(t *testing.T) {
 	}
 	if reached.Load() {
 		t.Error("the blocked key server was reached")
+	}
+}
+
+// A rule's own timeout bounds fetching its keys, in place of the
+// Resolver's.
+func TestRuleTimeout(t *testing.T) {
+	ks := newKeyServer(t)
+	ks.serve(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	uri := ks.URL + "/keys"
+	b := model.NewBuilder()
+	b.AddConfig(&model.Config{Kind: model.KindRequestAuthentication, Namespace: "bank", Name: "issuer", Spec: &securityv1beta1.RequestAuthentication{
+		JwtRules: []*securityv1beta1.JWTRule{{Issuer: "https://issuer.example", JwksUri: uri, Timeout: durationpb.New(30 * time.Millisecond)}},
+	}})
+	out, publish := start(t, ks, jwks.Options{Timeout: time.Minute})
+	publish(b.Build(), nil)
+	got := out.until(t, "the timeout", func(p publication) bool { return len(p.problems) > 0 })
+	if msg := got.problems[0].Message; !strings.Contains(msg, "no answer within 30ms") {
+		t.Errorf("problem = %q", msg)
 	}
 }

@@ -174,7 +174,6 @@ func TestAuthorizationPolicyFindings(t *testing.T) {
 		"jwt spec.rules[0].when[1] " + analyze.CodeNotTranslated, // an unknown attribute
 		"ra spec.jwtRules " + analyze.CodeNotForGRPC,
 		"ra spec.jwtRules[0].jwks " + analyze.CodeNotTranslated,
-		"ra spec.jwtRules[0].timeout " + analyze.CodeNotTranslated,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("findings (-want +got):\n%s", diff)

@@ -68,9 +68,8 @@ func authorizationPolicies(snap *model.Snapshot) []model.Problem {
 }
 
 // requestAuthentications reports what of each RequestAuthentication is
-// not carried out: targetRefs, the per-rule fetch timeout (pilotlight
-// fetches keys itself, with one timeout), and everything on proxyless gRPC
-// servers, which verify no tokens.
+// not carried out: targetRefs, inline keys that are no key set, and
+// everything on proxyless gRPC servers, which verify no tokens.
 func requestAuthentications(snap *model.Snapshot) []model.Problem {
 	var out []model.Problem
 	for _, c := range snap.Configs(model.KindRequestAuthentication) {
@@ -83,15 +82,12 @@ func requestAuthentications(snap *model.Snapshot) []model.Problem {
 		out = append(out, finding(c, CodeNotForGRPC, "spec.jwtRules", "",
 			"proxyless gRPC servers verify no JWTs: tokens are not checked there, and AuthorizationPolicy conditions on them cannot be enforced (see those policies' findings)"))
 		for i, r := range spec.GetJwtRules() {
-			if r.GetJwks() != "" {
-				if err := model.CheckJWKS(r.GetJwks()); err != nil {
-					out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].jwks", i), "inline a JWKS document ({\"keys\": [...]}) or use jwksUri",
-						"%v: no token of this issuer verifies", err))
-				}
+			if r.GetJwks() == "" {
+				continue
 			}
-			if r.GetTimeout() != nil {
-				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].timeout", i), "set serve --jwks-timeout",
-					"pilotlight fetches keys itself with one timeout for every rule"))
+			if err := model.CheckJWKS(r.GetJwks()); err != nil {
+				out = append(out, finding(c, CodeNotTranslated, fmt.Sprintf("spec.jwtRules[%d].jwks", i), "inline a JWKS document ({\"keys\": [...]}) or use jwksUri",
+					"%v: no token of this issuer verifies", err))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	securityv1beta1 "istio.io/api/security/v1beta1"
 )
@@ -50,6 +51,20 @@ func (s *Snapshot) JWKSSources() []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// JWKSTimeout is how long fetching a source may take by the rules that
+// name it: the longest timeout any of them sets, or 0 when none sets one.
+func (s *Snapshot) JWKSTimeout(source string) time.Duration {
+	var longest time.Duration
+	for _, c := range s.configs[KindRequestAuthentication] {
+		for _, r := range AsRequestAuthentication(c).GetJwtRules() {
+			if JWKSSource(r) == source && r.GetTimeout() != nil {
+				longest = max(longest, r.GetTimeout().AsDuration())
+			}
+		}
+	}
+	return longest
 }
 
 // JWKS returns the key set (a JWKS document) last fetched from a source.
