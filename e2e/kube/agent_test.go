@@ -321,13 +321,14 @@ type agentMesh struct {
 	rootPEM []byte
 }
 
-func newAgentMesh(t *testing.T) *agentMesh {
+// newAgentMesh starts the setup with pilotlight's serve flags args.
+func newAgentMesh(t *testing.T, args ...string) *agentMesh {
 	t.Helper()
 	e := newEnv(t)
 	c := e.cluster
 	c.CreateNamespace(t, meshNamespace, nil)
 	c.CreateNode(t, "node-a", "region-1", "zone-a")
-	m := &agentMesh{env: e, cp: e.startPilotlight(t)}
+	m := &agentMesh{env: e, cp: e.startPilotlight(t, args...)}
 	m.root, m.rootPEM = caRoot(t, c)
 	c.CreateService(t, grpcService(meshNamespace, "echo", "echo"))
 	return m

@@ -215,6 +215,18 @@ func downwardAPI(m map[string]string) []byte {
 	return []byte(b.String())
 }
 
+// SetRootCert replaces the control plane's root the agent trusts, as the
+// kubelet updates a mounted ConfigMap istio-ca-root-cert: a new file
+// renamed over the old, which the agent watches.
+func (a *Agent) SetRootCert(pem []byte) error {
+	path := filepath.Join(a.Dir, rootCertPath)
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, pem, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
 // Process is the running agent.
 func (a *Agent) Process() *proc.Process { return a.proc }
 
@@ -262,4 +274,40 @@ func (a *Agent) CertChain() ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("%s: %w", CertChainFile, err)
 	}
 	return chain, nil
+}
+
+// BootstrapWithRefresh writes a copy of the agent's gRPC bootstrap whose
+// file_watcher certificate providers read the certificate files again
+// every refresh, and returns its path. istio-agent writes 15 minutes, so
+// an application on its own bootstrap keeps presenting a certificate that
+// long after the agent renewed it: a test whose certificates live seconds
+// needs this.
+func (a *Agent) BootstrapWithRefresh(refresh time.Duration) (string, error) {
+	b, err := os.ReadFile(a.BootstrapPath)
+	if err != nil {
+		return "", err
+	}
+	var boot map[string]any
+	if err := json.Unmarshal(b, &boot); err != nil {
+		return "", fmt.Errorf("%s: %w", a.BootstrapPath, err)
+	}
+	providers, _ := boot["certificate_providers"].(map[string]any)
+	if len(providers) == 0 {
+		return "", fmt.Errorf("%s: no certificate providers", a.BootstrapPath)
+	}
+	for name, p := range providers {
+		provider, _ := p.(map[string]any)
+		config, _ := provider["config"].(map[string]any)
+		if config == nil {
+			return "", fmt.Errorf("%s: certificate provider %s has no config", a.BootstrapPath, name)
+		}
+		// A google.protobuf.Duration in its JSON form.
+		config["refresh_interval"] = strconv.FormatFloat(refresh.Seconds(), 'f', -1, 64) + "s"
+	}
+	out, err := json.MarshalIndent(boot, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(a.Dir, "grpc-bootstrap-refresh.json")
+	return path, os.WriteFile(path, out, 0o644)
 }
