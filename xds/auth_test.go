@@ -36,6 +36,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
 	"github.com/pilotlight/pilotlight/xds/client"
+	"github.com/pilotlight/pilotlight/xds/debugapi"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
 )
 
@@ -398,6 +399,22 @@ func TestAuthenticatedRoutersGetTheirNamespacesSecrets(t *testing.T) {
 	}
 	if got := h.metric("pilotlight_xds_refused_secret_requests_total", nil); got != 2 {
 		t.Errorf("refused secret requests counted %v, want the 2 plaintext ones", got)
+	}
+
+	// syncz says who each stream proved to be.
+	var syncz []debugapi.SyncStatus
+	h.getJSON(t, debugapi.SynczPath, &syncz)
+	identities := map[string]int{}
+	for _, s := range syncz {
+		identities[s.Identity+" "+s.AuthenticatedBy]++
+	}
+	want := map[string]int{
+		"spiffe://cluster.local/ns/istio-system/sa/ingress kubernetes-token": 2,
+		"spiffe://cluster.local/ns/shop/sa/ingress kubernetes-token":         2,
+		" ": 2, // The plaintext streams.
+	}
+	if !maps.Equal(identities, want) {
+		t.Errorf("syncz identities %v, want %v", identities, want)
 	}
 }
 

@@ -109,6 +109,9 @@ func (c *Cache) Syncz() []debugapi.SyncStatus {
 		if st.key.delta {
 			ss.Protocol = "delta"
 		}
+		if st.caller != nil {
+			ss.Identity, ss.AuthenticatedBy = st.caller.ID.String(), st.caller.Method
+		}
 		st.mu.Lock()
 		for typeURL, ts := range st.types {
 			var nack *debugapi.NACK

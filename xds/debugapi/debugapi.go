@@ -42,6 +42,11 @@ type SyncStatus struct {
 	// ISTIO_VERSION); empty when the proxy did not send them.
 	ClusterID    string `json:"cluster_id"`
 	IstioVersion string `json:"istio_version"`
+	// Identity is the SPIFFE id the stream proved on the TLS port, and
+	// AuthenticatedBy how (kubernetes-token, client-certificate); both
+	// empty on a plaintext stream.
+	Identity        string `json:"identity,omitempty"`
+	AuthenticatedBy string `json:"authenticated_by,omitempty"`
 	// Protocol is "sotw" or "delta".
 	Protocol    string    `json:"protocol"`
 	ConnectedAt time.Time `json:"connected_at"`
