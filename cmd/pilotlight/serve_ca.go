@@ -53,7 +53,8 @@ func (o *caOptions) addFlags(f *pflag.FlagSet) {
 	// the control plane's namespace, TokenReviews): a CA that is refused
 	// them only logs errors. Deployments pass :15012, istiod's port.
 	f.StringVar(&o.secureGRPCAddr, "secure-grpc-addr", "",
-		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, istiod's :15012; empty serves no CA "+
+		"address of the TLS gRPC server carrying the CA (Istio's CreateCertificate) and ADS, istiod's :15012, where every ADS stream proves the identity its node claims "+
+			"(a service account token for audience istio-ca, or a certificate of this CA); empty serves no CA "+
 			"(in a cluster the CA needs to read Secrets istio-ca-secret and cacerts, create and update istio-ca-secret, hold Lease pilotlight-ca in the same namespace, and create TokenReviews)")
 	f.StringVar(&o.trustDomain, "trust-domain", "",
 		"SPIFFE trust domain of the certificates issued (default: the mesh config's trustDomain, cluster.local unless set)")
