@@ -27,22 +27,24 @@ import (
 // TLS port has proved an identity whose namespace is its node's
 // (auth.go), and the view it is served from has that namespace, so it
 // may get its namespace's gateway certificates, as istiod serves a proxy
-// the Secrets of its verified namespace. As istiod, it gets them only if
-// its service account may also read Secrets there (SecretsAuthorizer, a
-// SubjectAccessReview): every workload of the namespace can prove the
-// namespace and claim to be a router, only the gateway's account is
-// granted the Secrets. A refused stream is served its other secrets
-// (its own minted ones, workload.go) without the certificates; the
-// refusal is counted and logged once per stream. A plaintext stream cannot be
-// told from anything else that can reach port 15010 and claim to be a
-// gateway: there, serving secrets is the operator's explicit choice,
-// Options.ServeCredentials (--serve-gateway-secrets), for a control
-// plane only gateways can reach. Otherwise every SDS subscription on it
-// is refused: the watch is never answered, as istiod does for an
-// unauthorised proxy, so Envoy keeps the TLS listener warming until its
-// initial fetch timeout and then refuses handshakes on it while the rest
-// of its config works. Each refusal is counted; the first on a stream is
-// logged with the names asked for.
+// the Secrets of its verified namespace. As with istiod, it gets them
+// only if its service account may also read Secrets there
+// (SecretsAuthorizer, a SubjectAccessReview): every workload of the
+// namespace can prove the namespace and claim to be a router, only the
+// gateway's account is granted the Secrets. A refused stream is served
+// its other secrets (its own minted ones, workload.go) without the
+// certificates; the refusal is counted and logged once per stream.
+//
+// A plaintext stream cannot be told from anything else that can reach
+// port 15010 and claim to be a gateway: there, serving secrets is the
+// operator's explicit choice, Options.ServeCredentials
+// (--serve-gateway-secrets), for a control plane only gateways can
+// reach. Otherwise every SDS subscription on it is refused: the watch is
+// never answered, as istiod does for an unauthorised proxy, so Envoy
+// keeps the TLS listener warming until its initial fetch timeout and
+// then refuses handshakes on it while the rest of its config works. Each
+// refusal is counted; the first on a stream is logged with the names
+// asked for.
 
 const secretsRefusedMessage = "this server serves secrets (gateway certificates) only to streams that proved an identity on the TLS port (--secure-grpc-addr); " +
 	"start it with --serve-gateway-secrets to serve them over plaintext too"

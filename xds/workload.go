@@ -37,6 +37,11 @@ import (
 // bundle changes; each time, every stream of the identity is pushed the
 // new secrets. Plaintext streams never get them, whatever
 // Options.ServeCredentials says: they prove no identity to mint for.
+//
+// What serves them is this stream, so config that uses them must name
+// them with an ADS config source (sds_config {ads {}}); config written
+// for istio-agent sidecars names them through the agent's sds-grpc
+// cluster instead, which a plain Envoy does not have.
 
 // WorkloadCA mints workload key pairs and says what workloads trust;
 // *ca.Authority is one.
