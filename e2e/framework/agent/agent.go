@@ -260,7 +260,7 @@ func (a *Agent) Ready() error {
 // starts before the certificate files exist never picks them up.
 func (a *Agent) WaitReady(t testing.TB) time.Duration {
 	t.Helper()
-	return wait.For(t, wait.Long, "pilot-agent of "+a.Spec.Namespace+"/"+a.Spec.Pod+" to be ready", a.Ready)
+	return wait.For(t, wait.Long, "pilot-agent of "+a.Spec.Namespace+"/"+a.Spec.Pod+" to be ready", a.proc.While(t, a.Ready))
 }
 
 // CertChain parses the certificate chain the agent wrote, leaf first.

@@ -139,7 +139,7 @@ func (i *Instance) Ready() error {
 // WaitReady waits for /ready and returns how long it took.
 func (i *Instance) WaitReady(t testing.TB) time.Duration {
 	t.Helper()
-	return wait.For(t, wait.Long, "pilotlight to be ready", i.Ready)
+	return wait.For(t, wait.Long, "pilotlight to be ready", i.proc.While(t, i.Ready))
 }
 
 // PeakRSS is the process's peak resident memory in bytes so far

@@ -189,6 +189,18 @@ func (p *Process) ExitError() error {
 	return fmt.Errorf("%s exited: %w", p.Spec.Name, err)
 }
 
+// While wraps the condition of a wait on the process (readiness, a log
+// line) so that the test fails at once, with the log's tail, if the
+// process has exited: the wait could only time out.
+func (p *Process) While(t testing.TB, cond func() error) func() error {
+	return func() error {
+		if err := p.ExitError(); err != nil {
+			t.Fatalf("%v; last lines of %s:\n%s", err, p.LogPath, p.Tail(20))
+		}
+		return cond()
+	}
+}
+
 // PeakRSS is the process's peak resident memory in bytes so far (VmHWM
 // of /proc/PID/status). It fails once the process has exited and been
 // reaped, so read it while the process runs.

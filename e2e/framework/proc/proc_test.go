@@ -2,7 +2,9 @@ package proc
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -63,5 +65,44 @@ func TestLogKeepsOutputAcrossRestarts(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "first") || !strings.Contains(string(b), "second") {
 		t.Fatalf("log lost a run:\n%s", b)
+	}
+}
+
+// fatalRecorder stands in for a test whose Fatalf ends the goroutine
+// that calls it, as testing's does, and keeps the message.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (r *fatalRecorder) Fatalf(format string, args ...any) {
+	r.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestWhile: the wrapped condition is asked while the process runs, and a
+// process that exited fails the test at once, with its log.
+func TestWhile(t *testing.T) {
+	dir := t.TempDir()
+	alive := Start(t, dir, Spec{Name: "sleep", Path: "/bin/sleep", Args: []string{"300"}, StopGrace: 100 * time.Millisecond})
+	want := errors.New("not yet")
+	if err := alive.While(t, func() error { return want })(); err != want {
+		t.Errorf("While on a running process = %v, want the condition's %v", err, want)
+	}
+
+	dead := Start(t, dir, Spec{Name: "exits", Path: "/bin/sh", Args: []string{"-c", "echo goodbye; exit 3"}})
+	<-dead.Done()
+	rec := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = dead.While(rec, func() error {
+			t.Error("the condition was asked although the process had exited")
+			return nil
+		})()
+	}()
+	<-done
+	if !strings.Contains(rec.msg, "exit status 3") || !strings.Contains(rec.msg, "goodbye") {
+		t.Errorf("While on an exited process failed with %q, want its exit status and log", rec.msg)
 	}
 }

@@ -71,15 +71,12 @@ func (s *Server) Mode() string {
 // plane and serves, and returns how long that took.
 func (s *Server) WaitServing(t testing.TB) time.Duration {
 	t.Helper()
-	return wait.For(t, wait.Long, "xDS server "+s.Name+" to serve", func() error {
-		if err := s.proc.ExitError(); err != nil {
-			return fmt.Errorf("%w: %s", err, s.proc.Tail(10))
-		}
+	return wait.For(t, wait.Long, "xDS server "+s.Name+" to serve", s.proc.While(t, func() error {
 		if m := s.Mode(); m != "SERVING" {
 			return fmt.Errorf("serving mode %q", m)
 		}
 		return nil
-	})
+	}))
 }
 
 // Client is an 'e2e-xds call' process.
