@@ -22,7 +22,7 @@
 //	framework/tcpproxy   a TCP link the test can cut, for API server outages
 //	framework/traffic    proxyless gRPC clients (grpc-go's xDS resolver) and call flows
 //	framework/wait       polling with generous deadlines
-//	kube/                the tests of the Kubernetes source against a real API server
+//	kube/                the tests of the Kubernetes source, the CA and mesh security (through pilot-agent) against a real API server
 //	parity/              istiod and pilotlight on one mesh: what each sends a sidecar and a gateway, compared
 //
 // The tests need root and iproute2 (network namespaces); without them they
