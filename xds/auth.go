@@ -71,7 +71,7 @@ type AuthOptions struct {
 func (s *Server) RegisterAuthenticated(g *grpc.Server, o AuthOptions) {
 	if o.WorkloadCA != nil {
 		s.cache.workload.Store(newWorkloadSecrets(o.WorkloadCA, &s.cache.builder, s.log, s.metrics))
-		go s.cache.renewWorkloadSecrets(s.ctx, s.opts.WorkloadRenewCheck)
+		go s.cache.renewWorkloadSecrets(s.ctx, o.WorkloadCA, s.opts.WorkloadRenewCheck)
 	}
 	s.cache.secretsAuthz = o.SecretsAuthorizer
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, &authenticatedADS{s: s, authn: o.Authenticator})

@@ -55,11 +55,18 @@ type tlsPort struct {
 }
 
 // testIssuer is the CA as the server sees it, with roots that a test
-// can add to the trust bundle.
+// can add to the trust bundle, which wakes its watchers.
 type testIssuer struct {
 	*ca.Authority
-	mu    sync.Mutex
-	extra []byte
+	mu       sync.Mutex
+	extra    []byte
+	replaced chan struct{}
+}
+
+func (i *testIssuer) Watch() (*ca.Material, <-chan struct{}) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.Material(), i.replaced
 }
 
 func (i *testIssuer) TrustBundlePEM() []byte {
@@ -72,6 +79,8 @@ func (i *testIssuer) addRoot(pemRoot []byte) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.extra = append(i.extra, pemRoot...)
+	close(i.replaced)
+	i.replaced = make(chan struct{})
 }
 
 func (h *harness) serveTLS() *tlsPort {
@@ -94,7 +103,7 @@ func (h *harness) serveTLS() *tlsPort {
 		ca.NewTokenAuthenticator(ca.TokenOptions{Client: reviews.client, TrustDomain: testTrustDomain}),
 	}
 	g := grpc.NewServer(append(h.srv.ServerOptions(), grpc.Creds(credentials.NewTLS(serving.TLSConfig())))...)
-	issuer := &testIssuer{Authority: authority}
+	issuer := &testIssuer{Authority: authority, replaced: make(chan struct{})}
 	h.srv.RegisterAuthenticated(g, AuthOptions{Authenticator: authn, WorkloadCA: issuer, SecretsAuthorizer: h.secretsAuthz})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

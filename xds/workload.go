@@ -48,6 +48,9 @@ import (
 type WorkloadCA interface {
 	MintWorkload(id spiffeid.ID) (*ca.Minted, error)
 	TrustBundlePEM() []byte
+	// Watch returns a channel closed when the CA's material (its trust
+	// bundle, its signer) is replaced.
+	Watch() (*ca.Material, <-chan struct{})
 }
 
 // Names of the workload secrets, istio-agent's.
@@ -64,7 +67,7 @@ const (
 )
 
 // DefaultWorkloadRenewCheck is how often minted secrets are checked for
-// renewal (half life reached, trust bundle changed).
+// renewal (half life reached); a trust bundle change is acted on at once.
 const DefaultWorkloadRenewCheck = 10 * time.Second
 
 // workloadSecrets holds the minted secrets of every identity with an
@@ -254,18 +257,24 @@ func (c *Cache) workloadSecretsFor(st *proxyStream, names []string) (found []*bu
 	return found, rest, true
 }
 
-// renewWorkloadSecrets checks minted secrets every interval until ctx
-// ends, and pushes the renewed ones to their identities' streams.
-func (c *Cache) renewWorkloadSecrets(ctx context.Context, every time.Duration) {
+// renewWorkloadSecrets checks minted secrets every interval, and at once
+// when the CA's material changes, until ctx ends, and pushes the renewed
+// ones to their identities' streams.
+func (c *Cache) renewWorkloadSecrets(ctx context.Context, issuer WorkloadCA, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	_, changed := issuer.Watch()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.pushWorkloadSecrets()
+		case <-changed:
 		}
+		// Watch again before checking: a change during the check
+		// starts another one.
+		_, changed = issuer.Watch()
+		c.pushWorkloadSecrets()
 	}
 }
 

@@ -202,11 +202,10 @@ func TestWorkloadSecretsRenewal(t *testing.T) {
 		t.Errorf("ns-1's stream was pushed %v, want only its own renewed default", slices.Sorted(maps.Keys(u.Resources)))
 	}
 
-	// A new root in the trust bundle: both secrets are pushed again,
-	// ROOTCA with it.
+	// A new root in the trust bundle: both secrets are pushed again at
+	// once (the periodic check is an hour away), ROOTCA with the root.
 	extra := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: foreignCert(t).Leaf.Raw})
 	port.issuer.addRoot(extra)
-	h.srv.cache.pushWorkloadSecrets()
 	after := receivedIdentity(t, next(t, web0))
 	if !strings.Contains(after.roots, string(extra)) {
 		t.Error("ROOTCA misses the new root")
