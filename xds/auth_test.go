@@ -318,8 +318,8 @@ func TestTLSPortAuthenticatesStreams(t *testing.T) {
 						if ok {
 							t.Fatalf("a refused stream was sent %s", u.TypeURL)
 						}
-					case <-time.After(5 * time.Second):
-						t.Fatal("stream still open after 5s")
+					case <-time.After(patience):
+						t.Fatalf("stream still open after %v", patience)
 					}
 					if got := streamError(t, c); got != tc.code {
 						t.Fatalf("stream ended with %v (%v), want %v", got, c.Err(), tc.code)

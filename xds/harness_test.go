@@ -86,12 +86,17 @@ func newHarness(t testing.TB, hopts ...harnessOption) *harness {
 	return h
 }
 
+// patience is how long a test waits for something that must happen. It
+// bounds a hang, it measures nothing: the race detector on a busy
+// two-core machine makes a minting or a push take seconds.
+const patience = 30 * time.Second
+
 // install hands the server a snapshot and waits until it is installed
 // and its pushes are done.
 func (h *harness) install(snap *model.Snapshot) {
 	h.t.Helper()
 	h.srv.Update(snap, nil)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		if h.srv.cache.pushed.Load() == snap {
 			return
@@ -130,8 +135,8 @@ func next(t testing.TB, c *client.Client) client.Update {
 			t.Fatalf("stream ended: %v", c.Err())
 		}
 		return u
-	case <-time.After(5 * time.Second):
-		t.Fatal("no update within 5s")
+	case <-time.After(patience):
+		t.Fatalf("no update within %v", patience)
 	}
 	return client.Update{}
 }

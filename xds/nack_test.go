@@ -107,10 +107,10 @@ func typeStatus(t *testing.T, h *harness, proxy, typeURL string) debugapi.TypeSt
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatalf("condition not met within %v", patience)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

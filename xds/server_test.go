@@ -28,8 +28,8 @@ func streamError(t *testing.T, c *client.Client) codes.Code {
 	t.Helper()
 	select {
 	case <-c.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("stream still open after 5s")
+	case <-time.After(patience):
+		t.Fatalf("stream still open after %v", patience)
 	}
 	return status.Code(c.Err())
 }
@@ -217,12 +217,12 @@ func TestRunEndEndsStreams(t *testing.T) {
 	h.stop()
 	select {
 	case <-h.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("Run did not return")
 	}
 	select {
 	case <-c.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		t.Fatal("stream still open after Run returned")
 	}
 }

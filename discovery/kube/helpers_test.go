@@ -151,6 +151,27 @@ func (e *env) quiet(d time.Duration) {
 	}
 }
 
+// buildsSettled waits until the source has stopped building (no build and
+// no publication for a while, however slow the machine) and returns the
+// number of builds so far.
+func (e *env) buildsSettled() float64 {
+	e.t.Helper()
+	const still = 300 * time.Millisecond
+	deadline := time.Now().Add(wait)
+	builds := e.metric("pilotlight_kube_snapshot_builds_total")
+	for {
+		e.quiet(still)
+		now := e.metric("pilotlight_kube_snapshot_builds_total")
+		if now == builds {
+			return now
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the source kept building for %v", wait)
+		}
+		builds = now
+	}
+}
+
 // fakeDiscovery serves the API resource lists of the CRDs a test says
 // exist.
 type fakeDiscovery struct {

@@ -228,8 +228,7 @@ func TestIrrelevantUpdatesBuildNothing(t *testing.T) {
 		node("node-a", "eu", "eu-1a"), namespace("demo", nil))
 	e.start()
 	e.next()
-	e.quiet(100 * time.Millisecond) // the builds that follow start-up
-	builds := e.metric("pilotlight_kube_snapshot_builds_total")
+	builds := e.buildsSettled() // the builds that follow start-up
 	ctx := t.Context()
 
 	n := node("node-a", "eu", "eu-1a")
