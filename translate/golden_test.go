@@ -20,6 +20,7 @@ import (
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/gateway"
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -140,8 +141,13 @@ func renderCase(t *testing.T, dir string) map[string][]byte {
 		"endpoints": toYAML(t, endpoints),
 	}
 	// The secrets a router's listeners fetch over ADS; cases whose
-	// listeners name none have no secrets file.
-	if names := gateway.SecretNames(messages(listeners)); len(names) > 0 {
+	// listeners name none have no secrets file. The workload's own, which
+	// a plain Envoy that opted in fetches over ADS too, the xDS server
+	// mints; translate never serves them.
+	names := slices.DeleteFunc(gateway.SecretNames(messages(listeners)), func(n string) bool {
+		return n == networking.WorkloadCertSecret || n == networking.RootCASecret
+	})
+	if len(names) > 0 {
 		out["secrets"] = toYAML(t, gen(resource.SecretType, names))
 	}
 	return out

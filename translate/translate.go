@@ -96,9 +96,10 @@ func Generate(snap *model.Snapshot, p *model.Proxy, typeURL string, names []stri
 // namespace sees the same load assignments — unless some DestinationRule
 // defines subsets (a subset's endpoints depend on which rule the client
 // sees), some service is not exported everywhere, or the locality
-// matters. Because the generator is handed the narrowed view, the
-// narrowed key stays complete by construction. narrowed says whether the
-// result differs from v.
+// matters. Where Envoy fetches secrets (WorkloadSDS) matters to the
+// types that name secrets, clusters and listeners, alone. Because the
+// generator is handed the narrowed view, the narrowed key stays complete
+// by construction. narrowed says whether the result differs from v.
 func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) (scoped model.OutboundView, narrowed bool) {
 	locality := typeURL == resource.EndpointType && snap.LocalityAware()
 	if typeURL == resource.EndpointType && !snap.HasSubsets() && !snap.RestrictsVisibility() && !locality {
@@ -111,7 +112,10 @@ func OutboundScope(snap *model.Snapshot, v model.OutboundView, typeURL string) (
 	if v.Flavor != model.FlavorRouter {
 		scoped.Labels = snap.SelectedLabels(v.Labels)
 	}
-	return scoped, scoped.Locality != v.Locality || !maps.Equal(scoped.Labels, v.Labels)
+	if typeURL != resource.ClusterType && typeURL != resource.ListenerType {
+		scoped.WorkloadSDS = false
+	}
+	return scoped, scoped.Locality != v.Locality || !maps.Equal(scoped.Labels, v.Labels) || scoped.WorkloadSDS != v.WorkloadSDS
 }
 
 // SharedEndpointsView is the view endpoint assignments are generated for

@@ -13,7 +13,6 @@ import (
 	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/model"
-	"github.com/pilotlight/pilotlight/xds/bootstrap"
 	"github.com/pilotlight/pilotlight/xds/debugapi"
 )
 
@@ -271,12 +270,12 @@ func (c *Cache) identify(st *proxyStream, node *corev3.Node) {
 		c.log.Warn("refusing stream: no generator", zap.String("proxy", p.ID), zap.Error(err))
 		return
 	}
-	if optsIn(node) {
+	if p.WorkloadSDS {
 		if w := c.workload.Load(); w != nil && st.caller != nil {
 			st.mintsSecrets = true
 			w.ref(st.caller.ID)
 		} else {
-			c.log.Warn("the node asks for its workload certificate over ADS ("+bootstrap.MetaWorkloadSDS+
+			c.log.Warn("the node asks for its workload certificate over ADS ("+model.MetaWorkloadSDS+
 				"), which is served only on the TLS port to a stream that proved an identity; it gets none",
 				zap.String("proxy", p.ID), zap.Bool("authenticated", st.caller != nil))
 		}

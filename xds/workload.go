@@ -15,12 +15,11 @@ import (
 	"github.com/pilotlight/pilotlight/ca"
 	"github.com/pilotlight/pilotlight/translate"
 	"github.com/pilotlight/pilotlight/translate/resource"
-	"github.com/pilotlight/pilotlight/xds/bootstrap"
 )
 
 // A sidecar's istio-agent makes its key, gets it signed by the CA and
 // serves Envoy "default" and "ROOTCA" itself. A plain Envoy has no agent.
-// If it opts in (node metadata bootstrap.MetaWorkloadSDS "true", which
+// If it opts in (node metadata model.MetaWorkloadSDS "true", which
 // `pilotlight bootstrap --envoy --sds` writes) and its stream on the TLS
 // port proved an identity, pilotlight serves them over that ADS stream:
 //
@@ -38,10 +37,10 @@ import (
 // new secrets. Plaintext streams never get them, whatever
 // Options.ServeCredentials says: they prove no identity to mint for.
 //
-// What serves them is this stream, so config that uses them must name
-// them with an ADS config source (sds_config {ads {}}); config written
-// for istio-agent sidecars names them through the agent's sds-grpc
-// cluster instead, which a plain Envoy does not have.
+// What serves them is this stream, so the node's config names them with
+// an ADS config source (sds_config {ads {}}): the opt-in is part of the
+// proxy's views (model.OutboundView.WorkloadSDS), and translate names
+// secrets through istio-agent's sds-grpc cluster only for the others.
 
 // WorkloadCA mints workload key pairs and says what workloads trust;
 // *ca.Authority is one.
@@ -108,11 +107,6 @@ func newWorkloadSecrets(issuer WorkloadCA, b *builder, log *zap.Logger, m *metri
 		},
 		byID: map[spiffeid.ID]*identitySecrets{},
 	}
-}
-
-// optsIn reports whether a node asks for its workload secrets over ADS.
-func optsIn(node *corev3.Node) bool {
-	return node.GetMetadata().GetFields()[bootstrap.MetaWorkloadSDS].GetStringValue() == "true"
 }
 
 // ref counts an opted-in stream of id; unref forgets it, and the

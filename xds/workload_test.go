@@ -16,9 +16,9 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/model/modeltest"
 	"github.com/pilotlight/pilotlight/translate/resource"
-	"github.com/pilotlight/pilotlight/xds/bootstrap"
 	"github.com/pilotlight/pilotlight/xds/client"
 	"github.com/pilotlight/pilotlight/xds/xdstest"
 )
@@ -26,7 +26,7 @@ import (
 // optedIn is n's node asking for its workload secrets over ADS.
 func optedIn(n xdstest.Node) *corev3.Node {
 	node := n.Proto()
-	node.Metadata.Fields[bootstrap.MetaWorkloadSDS] = structpb.NewStringValue("true")
+	node.Metadata.Fields[model.MetaWorkloadSDS] = structpb.NewStringValue("true")
 	return node
 }
 

@@ -78,7 +78,7 @@ func serverChains(snap *model.Snapshot, v model.OutboundView, key portKey, s *se
 		}
 		return []chain{{
 			sni:     s.sniHosts(),
-			tls:     downstreamTLS(snap.Mesh(), s, false),
+			tls:     downstreamTLS(snap.Mesh(), s, false, v.WorkloadSDS),
 			filters: []*listenerv3.Filter{httpFilter(snap.Mesh(), statPrefix, s.routeName, httpSecurity)},
 		}}
 	case s.tls() == nil:
@@ -89,7 +89,7 @@ func serverChains(snap *model.Snapshot, v model.OutboundView, key portKey, s *se
 	case !s.passthrough():
 		// TLS terminated here, then TCP routed by tcp rules.
 		if f := tcpRoutesFilters(snap, v, s); f != nil {
-			return []chain{{sni: s.sniHosts(), tls: downstreamTLS(snap.Mesh(), s, true), filters: f}}
+			return []chain{{sni: s.sniHosts(), tls: downstreamTLS(snap.Mesh(), s, true, v.WorkloadSDS), filters: f}}
 		}
 	case s.tls().GetMode() == networkingv1alpha3.ServerTLSSettings_AUTO_PASSTHROUGH:
 		return autoPassthroughChains(snap, v, s)

@@ -9,11 +9,11 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/wellknown"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	meshv1alpha1 "istio.io/api/mesh/v1alpha1"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -25,13 +25,8 @@ const (
 	// CASuffix ends the SDS name of a credential's CA bundle.
 	CASuffix = "-cacert"
 	// builtinCredential is the credentialName meaning "the workload's own
-	// certificate" (SDS default and ROOTCA from the agent).
+	// certificate" (SDS default and ROOTCA, as for ISTIO_MUTUAL).
 	builtinCredential = "builtin://"
-	// The agent's SDS cluster and the names of the workload certificate
-	// and trust bundle it serves.
-	agentSDSCluster = "sds-grpc"
-	workloadCert    = "default"
-	rootCA          = "ROOTCA"
 )
 
 // ALPN lists Istio advertises on terminated gateway TLS.
@@ -46,8 +41,9 @@ var (
 
 // downstreamTLS is the TLS context a server terminates with; nil for
 // passthrough servers and servers without TLS. tcp says the server is
-// not HTTP (TLS terminated in front of a TCP proxy).
-func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.DownstreamTlsContext {
+// not HTTP (TLS terminated in front of a TCP proxy); ads that the router
+// fetches its workload secrets over ADS (networking.SDSSecret).
+func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp, ads bool) *tlsv3.DownstreamTlsContext {
 	t := s.tls()
 	if t == nil || s.passthrough() {
 		return nil
@@ -69,22 +65,22 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp bool) *tlsv3.Do
 	switch {
 	case mode == networkingv1alpha3.ServerTLSSettings_ISTIO_MUTUAL:
 		// The workload certificate and trust bundle come from the
-		// router's own agent, by name only, as with istiod.
-		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSDS(workloadCert)}
-		common.ValidationContextType = combined(validationContext(t, true), agentSDS(rootCA))
+		// router's own agent, by name only, as with istiod, or over ADS.
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{networking.SDSSecret(networking.WorkloadCertSecret, ads)}
+		common.ValidationContextType = combined(validationContext(t, true), networking.SDSSecret(networking.RootCASecret, ads))
 	case t.GetCredentialName() != "" || len(t.GetCredentialNames()) > 0:
 		names := t.GetCredentialNames()
 		if len(names) == 0 {
 			names = []string{t.GetCredentialName()}
 		}
 		for _, n := range names {
-			common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, credentialSDS(n))
+			common.TlsCertificateSdsSecretConfigs = append(common.TlsCertificateSdsSecretConfigs, credentialSDS(n, ads))
 		}
 		// A caCertCredentialName is not supported: the CA comes from the
 		// first credential (Analyze: gateway-ca-credential).
 		switch {
 		case validate:
-			common.ValidationContextType = combined(validationContext(t, false), credentialSDS(names[0]+CASuffix))
+			common.ValidationContextType = combined(validationContext(t, false), credentialSDS(names[0]+CASuffix, ads))
 		case len(t.GetSubjectAltNames()) > 0:
 			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{
 				ValidationContext: &tlsv3.CertificateValidationContext{MatchTypedSubjectAltNames: sanMatchers(t.GetSubjectAltNames())},
@@ -185,34 +181,18 @@ func CredentialResourceName(credentialName string) string {
 }
 
 // credentialSDS fetches a credentialName secret over ADS. Unlike the
-// agent's secrets it keeps Envoy's initial fetch timeout, as istiod does:
-// a secret that does not exist must not hold the whole listener back.
-func credentialSDS(credentialName string) *tlsv3.SdsSecretConfig {
+// workload's secrets it keeps Envoy's initial fetch timeout, as istiod
+// does: a secret that does not exist must not hold the whole listener
+// back. builtin:// names the workload's own, fetched as for ISTIO_MUTUAL
+// (ads as in downstreamTLS).
+func credentialSDS(credentialName string, ads bool) *tlsv3.SdsSecretConfig {
 	switch credentialName {
 	case builtinCredential:
-		return agentSDS(workloadCert)
+		return networking.SDSSecret(networking.WorkloadCertSecret, ads)
 	case builtinCredential + CASuffix:
-		return agentSDS(rootCA)
+		return networking.SDSSecret(networking.RootCASecret, ads)
 	}
 	return &tlsv3.SdsSecretConfig{Name: CredentialResourceName(credentialName), SdsConfig: resource.ADS()}
-}
-
-// agentSDS fetches a secret from istio-agent's SDS server, which the
-// router's bootstrap defines as the sds-grpc cluster. Envoy waits for it
-// indefinitely: the agent always has the workload's certificate.
-func agentSDS(name string) *tlsv3.SdsSecretConfig {
-	return &tlsv3.SdsSecretConfig{Name: name, SdsConfig: &corev3.ConfigSource{
-		ResourceApiVersion:  corev3.ApiVersion_V3,
-		InitialFetchTimeout: durationpb.New(0),
-		ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
-			ApiType:                   corev3.ApiConfigSource_GRPC,
-			SetNodeOnFirstMessageOnly: true,
-			TransportApiVersion:       corev3.ApiVersion_V3,
-			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
-			}}},
-		}},
-	}}
 }
 
 func tlsParams(common *tlsv3.CommonTlsContext) *tlsv3.TlsParameters {

@@ -68,7 +68,7 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 					if policy.Rule != nil {
 						p := networking.EffectivePolicy(model.AsDestinationRule(policy.Rule), subset.Name, port.Number)
 						networking.ApplyPolicy(c, p, networking.GRPC)
-						networking.ApplyUpstreamTLS(c, snap, nil, svc, port, p.GetTls(), networking.GRPC)
+						networking.ApplyUpstreamTLS(c, snap, nil, svc, port, p.GetTls(), networking.GRPC, false)
 					}
 					out = append(out, resource.Resource{Name: name, Message: c})
 				case resource.EndpointType:

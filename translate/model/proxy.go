@@ -36,6 +36,15 @@ const (
 	MetaWorkloadName   = "WORKLOAD_NAME"
 )
 
+// MetaWorkloadSDS is the node metadata key with which a plain Envoy (no
+// istio-agent) asks pilotlight for its workload certificate: with the
+// value "true", a stream that proved an identity on the TLS port is
+// served secrets "default" (a key pair pilotlight mints for that
+// identity) and "ROOTCA" (the mesh's trust bundle) over ADS, and its
+// config names every secret with an ADS config source. pilotlight's
+// bootstrap sets it (`pilotlight bootstrap --envoy --sds`).
+const MetaWorkloadSDS = "PILOTLIGHT_WORKLOAD_SDS"
+
 // Proxy is what pilotlight knows about a connected xDS client, parsed from
 // its node. Nothing here is trusted for secrets: stream authentication
 // decides what identity a proxy proved.
@@ -58,6 +67,9 @@ type Proxy struct {
 	IstioVersion string
 	WorkloadName string
 	Locality     Locality
+	// WorkloadSDS: the node asks for its workload secrets over ADS
+	// (MetaWorkloadSDS); it has no istio-agent.
+	WorkloadSDS bool
 }
 
 // Proxyless reports whether the proxy is a gRPC library, not Envoy.
@@ -103,6 +115,7 @@ func ParseProxy(node *corev3.Node) (*Proxy, error) {
 	p.Generator = stringField(md, MetaGenerator)
 	p.IstioVersion = stringField(md, MetaIstioVersion)
 	p.WorkloadName = stringField(md, MetaWorkloadName)
+	p.WorkloadSDS = stringField(md, MetaWorkloadSDS) == "true"
 	if l := md[MetaLabels].GetStructValue(); l != nil {
 		p.Labels = make(map[string]string, len(l.GetFields()))
 		for k, v := range l.GetFields() {

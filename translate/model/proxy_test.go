@@ -26,6 +26,7 @@ func TestParseProxy(t *testing.T) {
 		"LABELS":          map[string]any{"app": "reviews", "version": "v1"},
 		"GENERATOR":       "grpc",
 		"CLUSTER_ID":      "Kubernetes",
+		MetaWorkloadSDS:   "true",
 	})
 	n.Locality = &corev3.Locality{Region: "r1", Zone: "z1"}
 	got, err := ParseProxy(n)
@@ -44,6 +45,7 @@ func TestParseProxy(t *testing.T) {
 		ClusterID:      "Kubernetes",
 		Generator:      "grpc",
 		Locality:       Locality{Region: "r1", Zone: "z1"},
+		WorkloadSDS:    true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseProxy (-want +got):\n%s", diff)

@@ -40,6 +40,11 @@ type OutboundView struct {
 	// endpoints for it; translate.OutboundScope keeps it for endpoints,
 	// and only when some rule in the snapshot may read it.
 	Locality Locality
+	// WorkloadSDS says Envoy fetches secrets over ADS, not from
+	// istio-agent (Proxy.WorkloadSDS): clusters' upstream TLS and a
+	// router's terminated ISTIO_MUTUAL name them so.
+	// translate.OutboundScope drops it for the types that name no secret.
+	WorkloadSDS bool
 }
 
 // InboundView is everything the inbound half of a proxy's config may depend
@@ -51,6 +56,8 @@ type InboundView struct {
 	IPs            []string
 	Labels         map[string]string
 	ServiceAccount string
+	// WorkloadSDS: as OutboundView's, for inbound mTLS chains.
+	WorkloadSDS bool
 }
 
 // Key is a hash of the whole view.
@@ -63,9 +70,12 @@ func (v InboundView) Key() string { return "in:" + hashView(v) }
 func ViewsOf(p *Proxy) (OutboundView, InboundView) {
 	f := FlavorOf(p)
 	ips := slices.Clone(p.IPAddresses)
-	ov := OutboundView{Flavor: f, Namespace: p.Namespace, Labels: p.Labels, Locality: p.Locality}
+	// Proxyless gRPC reads its certificates from files (certificate
+	// providers), never over SDS: the opt-in means nothing to it.
+	sds := p.WorkloadSDS && f != FlavorGRPC
+	ov := OutboundView{Flavor: f, Namespace: p.Namespace, Labels: p.Labels, Locality: p.Locality, WorkloadSDS: sds}
 	return ov,
-		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount}
+		InboundView{Flavor: f, Namespace: p.Namespace, IPs: ips, Labels: p.Labels, ServiceAccount: p.ServiceAccount, WorkloadSDS: sds}
 }
 
 // FlavorOf says which generator serves a proxy.

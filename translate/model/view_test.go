@@ -29,6 +29,7 @@ func TestViewKeysSeparateProxies(t *testing.T) {
 		"service account": {Type: SidecarProxy, Namespace: "a", IPAddresses: []string{"10.0.0.1"}, ServiceAccount: "other", Labels: map[string]string{"app": "x"}},
 		"labels":          {Type: SidecarProxy, Namespace: "a", IPAddresses: []string{"10.0.0.1"}, ServiceAccount: "sa", Labels: map[string]string{"app": "y"}},
 		"address":         {Type: SidecarProxy, Namespace: "a", IPAddresses: []string{"10.0.0.2"}, ServiceAccount: "sa", Labels: map[string]string{"app": "x"}},
+		"workload SDS":    {Type: SidecarProxy, WorkloadSDS: true, Namespace: "a", IPAddresses: []string{"10.0.0.1"}, ServiceAccount: "sa", Labels: map[string]string{"app": "x"}},
 	}
 	bo, bi := ViewsOf(base)
 	for what, p := range variants {
@@ -43,6 +44,15 @@ func TestViewKeysSeparateProxies(t *testing.T) {
 		if (bo.Key() == o.Key()) != outboundMayShare {
 			t.Errorf("proxies differing in %s: outbound shared = %v, want %v", what, bo.Key() == o.Key(), outboundMayShare)
 		}
+	}
+	// Proxyless gRPC reads no SDS: the opt-in does not split its views.
+	grpc := &Proxy{Type: SidecarProxy, Generator: GeneratorGRPC, Namespace: "a", IPAddresses: []string{"10.0.0.1"}, ServiceAccount: "sa"}
+	grpcOptedIn := *grpc
+	grpcOptedIn.WorkloadSDS = true
+	go1, gi1 := ViewsOf(grpc)
+	go2, gi2 := ViewsOf(&grpcOptedIn)
+	if go1.Key() != go2.Key() || gi1.Key() != gi2.Key() {
+		t.Error("proxyless views differ by the workload SDS opt-in, which they never read")
 	}
 	same := *base
 	same.ID, same.PodName = "other-id", "other-pod"

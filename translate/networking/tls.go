@@ -25,12 +25,16 @@ import (
 // Secret names istio-agent's SDS server understands, as istiod names them
 // in the config it sends sidecars: the system's trust store, files the
 // workload mounted, and the workload's own identity and trust bundle.
+// pilotlight serves the last two over ADS too, to plain Envoys that
+// opted in (model.MetaWorkloadSDS); the others only an agent serves.
 const (
 	sdsSystemRoots = "file-root:system"
 	sdsFileRoot    = "file-root:"
 	sdsFileCert    = "file-cert:"
-	sdsWorkload    = "default"
-	sdsRootCA      = "ROOTCA"
+	// WorkloadCertSecret is the workload's certificate and key.
+	WorkloadCertSecret = "default"
+	// RootCASecret is the workload's trust bundle.
+	RootCASecret = "ROOTCA"
 	// agentSDSCluster is the cluster istio-agent's bootstrap defines for
 	// its SDS server.
 	agentSDSCluster = "sds-grpc"
@@ -48,8 +52,9 @@ const (
 // passthrough service, whose endpoints Envoy does not know, only when
 // every endpoint of the port is labelled. gRPC clients reject transport_socket_matches and may
 // lack certificates; as with istiod they take TLS from a DestinationRule
-// only, set on the cluster itself.
-func ApplyUpstreamTLS(c *clusterv3.Cluster, snap *model.Snapshot, peers *mtls.Policies, svc *model.Service, port model.Port, t *networkingv1alpha3.ClientTLSSettings, target Target) {
+// only, set on the cluster itself. ads says an Envoy fetches its secrets
+// over ADS (model.OutboundView.WorkloadSDS); see SDSSecret.
+func ApplyUpstreamTLS(c *clusterv3.Cluster, snap *model.Snapshot, peers *mtls.Policies, svc *model.Service, port model.Port, t *networkingv1alpha3.ClientTLSSettings, target Target, ads bool) {
 	if target == GRPC {
 		if t.GetMode() == networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
 			sans := t.GetSubjectAltNames()
@@ -61,7 +66,7 @@ func ApplyUpstreamTLS(c *clusterv3.Cluster, snap *model.Snapshot, peers *mtls.Po
 		return
 	}
 	if t != nil {
-		if ctx := upstreamTLSContext(c, t, snap.ServiceIdentities(svc.Hostname)); ctx != nil {
+		if ctx := upstreamTLSContext(c, t, snap.ServiceIdentities(svc.Hostname), ads); ctx != nil {
 			c.TransportSocket = tlsSocket(ctx)
 		}
 		return
@@ -70,7 +75,7 @@ func ApplyUpstreamTLS(c *clusterv3.Cluster, snap *model.Snapshot, peers *mtls.Po
 		return
 	}
 	istio := tlsSocket(upstreamTLSContext(c, &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL},
-		snap.ServiceIdentities(svc.Hostname)))
+		snap.ServiceIdentities(svc.Hostname), ads))
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
 		// Only a passthrough service's clusters are rebuilt when its
 		// endpoints change (the xDS cache's invalidationFor); a
@@ -130,11 +135,11 @@ func tlsSocket(ctx *tlsv3.UpstreamTlsContext) *corev3.TransportSocket {
 }
 
 // upstreamTLSContext is an Envoy cluster's TLS as tls settings say; nil
-// for DISABLE. Secrets come from the sidecar's own istio-agent over SDS,
-// named as istiod names them, so the keys never pass through the
-// control plane. ISTIO_MUTUAL accepts identities when the settings name
-// no SANs.
-func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings, identities []string) *tlsv3.UpstreamTlsContext {
+// for DISABLE. Secrets are named as istiod names them and come from the
+// sidecar's own istio-agent over SDS, so the keys never pass through the
+// control plane, or over ADS for a plain Envoy (ads; see SDSSecret).
+// ISTIO_MUTUAL accepts identities when the settings name no SANs.
+func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSettings, identities []string, ads bool) *tlsv3.UpstreamTlsContext {
 	if t.GetMode() == networkingv1alpha3.ClientTLSSettings_DISABLE {
 		return nil
 	}
@@ -157,13 +162,13 @@ func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSet
 	}
 	switch t.GetMode() {
 	case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
-		rootName = sdsRootCA
+		rootName = RootCASecret
 		if ctx.Sni == "" {
 			// Istio's mesh SNI names the cluster (outbound_.PORT_.SUBSET_.HOST),
 			// which gateways in AUTO_PASSTHROUGH route on.
 			ctx.Sni = strings.ReplaceAll(c.GetName(), "|", "_.")
 		}
-		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsWorkload)}
+		common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{SDSSecret(WorkloadCertSecret, ads)}
 		// Istio's peers tell mesh traffic apart by these protocols; an
 		// HTTP/2 cluster says h2 too.
 		common.AlpnProtocols = []string{"istio-peer-exchange", "istio"}
@@ -172,14 +177,14 @@ func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSet
 		}
 	case networkingv1alpha3.ClientTLSSettings_MUTUAL:
 		if cert, key := t.GetClientCertificate(), t.GetPrivateKey(); cert != "" && key != "" {
-			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{agentSecret(sdsFileCert + cert + "~" + key)}
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{SDSSecret(sdsFileCert+cert+"~"+key, ads)}
 		}
 	}
 	if !t.GetInsecureSkipVerify().GetValue() {
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext:         validation,
-				ValidationContextSdsSecretConfig: agentSecret(rootName),
+				ValidationContextSdsSecretConfig: SDSSecret(rootName, ads),
 			},
 		}
 	}
@@ -208,27 +213,31 @@ func exactMatchers(sans []string) []*matcherv3.StringMatcher {
 	return out
 }
 
-// agentSecret is a secret served by istio-agent's SDS server. Envoy
-// waits for the workload's own certificate and trust bundle however long
-// the agent takes (no initial fetch timeout), as istiod configures it: a
-// listener or cluster that gave up after Envoy's default 15 s would come
-// up without them and fail every handshake.
-func agentSecret(name string) *tlsv3.SdsSecretConfig {
-	sc := &tlsv3.SdsSecretConfig{
-		Name: name,
-		SdsConfig: &corev3.ConfigSource{
-			ResourceApiVersion: corev3.ApiVersion_V3,
-			ConfigSourceSpecifier: &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
-				ApiType:                   corev3.ApiConfigSource_GRPC,
-				TransportApiVersion:       corev3.ApiVersion_V3,
-				SetNodeOnFirstMessageOnly: true,
-				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
-					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
-				}}},
-			}},
-		},
+// SDSSecret names a secret an Envoy's TLS reads, as istio-agent names
+// it: one the sidecar's own istio-agent serves through the sds-grpc
+// cluster of the agent's bootstrap, or, when ads, one fetched over the
+// ADS stream by a plain Envoy that opted in (model.MetaWorkloadSDS),
+// which has no such cluster. pilotlight serves such a node its workload
+// certificate and trust bundle; files and the system trust store
+// (file-cert:, file-root:) only an agent can serve, so that node's TLS
+// naming them fails closed (analyze reports it). Envoy waits for the
+// workload's own certificate and trust bundle however long they take (no
+// initial fetch timeout), as istiod configures it: a listener or cluster
+// that gave up after Envoy's default 15 s would come up without them and
+// fail every handshake.
+func SDSSecret(name string, ads bool) *tlsv3.SdsSecretConfig {
+	sc := &tlsv3.SdsSecretConfig{Name: name, SdsConfig: resource.ADS()}
+	if !ads {
+		sc.SdsConfig.ConfigSourceSpecifier = &corev3.ConfigSource_ApiConfigSource{ApiConfigSource: &corev3.ApiConfigSource{
+			ApiType:                   corev3.ApiConfigSource_GRPC,
+			TransportApiVersion:       corev3.ApiVersion_V3,
+			SetNodeOnFirstMessageOnly: true,
+			GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+				EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: agentSDSCluster},
+			}}},
+		}}
 	}
-	if name == sdsWorkload || name == sdsRootCA {
+	if name == WorkloadCertSecret || name == RootCASecret {
 		sc.SdsConfig.InitialFetchTimeout = durationpb.New(0)
 	}
 	return sc
@@ -277,19 +286,19 @@ func grpcClientTransportSocket(sans []string) *corev3.TransportSocket {
 // match_subject_alt_names, the only SAN field gRPC reads.
 func grpcCommonTLS(sans []string) *tlsv3.CommonTlsContext {
 	validation := &tlsv3.CertificateValidationContext{
-		CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsRootCA},
+		CaCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: RootCASecret},
 	}
 	validation.MatchSubjectAltNames = exactMatchers(sans) //nolint:staticcheck // gRPC reads no other SAN field.
 	return &tlsv3.CommonTlsContext{
-		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: sdsWorkload},
+		TlsCertificateProviderInstance: &tlsv3.CertificateProviderPluginInstance{InstanceName: grpcProviderInstance, CertificateName: WorkloadCertSecret},
 		TlsCertificateCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{ //nolint:staticcheck // for gRPC releases without gRFC A29's fields.
-			InstanceName: grpcProviderInstance, CertificateName: sdsWorkload,
+			InstanceName: grpcProviderInstance, CertificateName: WorkloadCertSecret,
 		},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext: validation,
 				ValidationContextCertificateProviderInstance: &tlsv3.CommonTlsContext_CertificateProviderInstance{ //nolint:staticcheck // for gRPC releases without gRFC A29's fields.
-					InstanceName: grpcProviderInstance, CertificateName: sdsRootCA,
+					InstanceName: grpcProviderInstance, CertificateName: RootCASecret,
 				},
 			},
 		},
@@ -313,8 +322,9 @@ var inboundCiphers = []string{
 // client certificate signed by the mesh root (both from istio-agent over
 // SDS) and, when the mesh has trust domain aliases, one from the mesh's
 // trust domains. HTTP chains offer h2 and http/1.1; TCP chains also
-// istio-peer-exchange, which Istio peers use for metadata exchange.
-func InboundMTLSTransportSocket(mesh *meshv1alpha1.MeshConfig, http bool) *corev3.TransportSocket {
+// istio-peer-exchange, which Istio peers use for metadata exchange. ads
+// says Envoy fetches the secrets over ADS (see SDSSecret).
+func InboundMTLSTransportSocket(mesh *meshv1alpha1.MeshConfig, http, ads bool) *corev3.TransportSocket {
 	alpn := []string{"h2", "http/1.1"}
 	if !http {
 		alpn = append([]string{"istio-peer-exchange"}, alpn...)
@@ -342,11 +352,11 @@ func InboundMTLSTransportSocket(mesh *meshv1alpha1.MeshConfig, http bool) *corev
 				TlsMinimumProtocolVersion: minVersion,
 				TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_3,
 			},
-			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{agentSecret(sdsWorkload)},
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{SDSSecret(WorkloadCertSecret, ads)},
 			ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 				CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 					DefaultValidationContext:         validation,
-					ValidationContextSdsSecretConfig: agentSecret(sdsRootCA),
+					ValidationContextSdsSecretConfig: SDSSecret(RootCASecret, ads),
 				},
 			},
 		},

@@ -58,7 +58,7 @@ func outboundClusters(snap *model.Snapshot, v model.OutboundView) []resource.Res
 					networking.ApplyPolicy(c, tp, networking.Envoy)
 				}
 				networking.ApplyLocalityConfig(c, snap, tp)
-				networking.ApplyUpstreamTLS(c, snap, peers, svc, port, tp.GetTls(), networking.Envoy)
+				networking.ApplyUpstreamTLS(c, snap, peers, svc, port, tp.GetTls(), networking.Envoy, v.WorkloadSDS)
 				out = append(out, resource.Resource{Name: name, Message: c})
 			}
 		}

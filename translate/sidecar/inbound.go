@@ -89,7 +89,7 @@ func inboundListener(snap *model.Snapshot, v model.InboundView) resource.Resourc
 				chain.FilterChainMatch.DestinationPort = wrapperspb.UInt32(port)
 			}
 			if m.mtls {
-				chain.TransportSocket = networking.InboundMTLSTransportSocket(snap.Mesh(), http)
+				chain.TransportSocket = networking.InboundMTLSTransportSocket(snap.Mesh(), http, v.WorkloadSDS)
 			}
 			inspect[port] = inspect[port] || m.transport == transportTLS
 			chains = append(chains, chain)

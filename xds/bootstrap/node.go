@@ -16,13 +16,6 @@ import (
 	"github.com/pilotlight/pilotlight/translate/model"
 )
 
-// MetaWorkloadSDS is the node metadata key with which a plain Envoy (no
-// istio-agent) asks pilotlight for its workload certificate: with the
-// value "true", a stream that proved an identity on the TLS port is
-// served secrets "default" (a key pair pilotlight mints for that
-// identity) and "ROOTCA" (the mesh's trust bundle) over ADS.
-const MetaWorkloadSDS = "PILOTLIGHT_WORKLOAD_SDS"
-
 // Node is the identity a bootstrap announces.
 type Node struct {
 	// ID is Istio's TYPE~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local.
@@ -37,7 +30,7 @@ type Node struct {
 	// Proxyless marks a gRPC application (GENERATOR=grpc).
 	Proxyless bool
 	// WorkloadSDS asks for the workload certificate over ADS
-	// (MetaWorkloadSDS).
+	// (model.MetaWorkloadSDS).
 	WorkloadSDS bool
 }
 
@@ -75,7 +68,7 @@ func (n Node) Proto() (*corev3.Node, error) {
 		md[model.MetaGenerator] = model.GeneratorGRPC
 	}
 	if n.WorkloadSDS {
-		md[MetaWorkloadSDS] = "true"
+		md[model.MetaWorkloadSDS] = "true"
 	}
 	st, err := structpb.NewStruct(md)
 	if err != nil {
