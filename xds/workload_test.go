@@ -12,9 +12,14 @@ import (
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
 
 	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/model/modeltest"
@@ -229,4 +234,124 @@ func TestWorkloadSecretsRenewal(t *testing.T) {
 		defer w.mu.Unlock()
 		return len(w.byID) == 1
 	})
+}
+
+// Every secret an opted-in plain Envoy's config names is served to it on
+// its own stream: its clusters (auto mTLS, and an ISTIO_MUTUAL
+// DestinationRule) and its STRICT inbound chains name "default" and
+// "ROOTCA" over ADS, and subscribing to what they name yields its
+// certificate and the trust bundle. The same workload without the
+// opt-in (an istio-agent sidecar) names them through the agent's
+// sds-grpc cluster.
+func TestWorkloadSecretsNamedByConfigAreServed(t *testing.T) {
+	h := newHarness(t)
+	b := modeltest.Mesh{Services: 2, Endpoints: 1, Namespaces: 1}.Builder()
+	b.AddConfig(&model.Config{Kind: model.KindPeerAuthentication, Namespace: "ns-0", Name: "default", Spec: &securityv1beta1.PeerAuthentication{
+		Mtls: &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT},
+	}})
+	b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: "svc-1", Spec: &networkingv1alpha3.DestinationRule{
+		Host:          "svc-1",
+		TrafficPolicy: &networkingv1alpha3.TrafficPolicy{Tls: &networkingv1alpha3.ClientTLSSettings{Mode: networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL}},
+	}})
+	h.install(b.Build())
+	port := h.serveTLS()
+	// svc-0's endpoint: the workload has an inbound side.
+	node := xdstest.Node{Pod: "svc-0-abc", Namespace: "ns-0", IP: modeltest.PodIP(0), ServiceAccount: "default"}
+	tok := port.reviews.issue("ns-0", "default", time.Now().Add(time.Hour), "istio-ca")
+
+	for _, tc := range []struct {
+		name string
+		node *corev3.Node
+		ads  bool
+	}{{"opted in", optedIn(node), true}, {"istio-agent sidecar", node.Proto(), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := port.dial(t, tc.node, creds{token: tok}, client.Options{Delta: true})
+			refs := map[string]*tlsv3.SdsSecretConfig{}
+			for _, typ := range []string{resource.ClusterType, resource.ListenerType} {
+				subscribe(t, c, typ)
+				u := next(t, c)
+				if u.TypeURL != typ {
+					t.Fatalf("got %s, want %s", u.TypeURL, typ)
+				}
+				named := map[string]*tlsv3.SdsSecretConfig{}
+				for _, m := range u.Resources {
+					sdsRefs(t, m, named)
+					sdsRefs(t, m, refs)
+				}
+				// Clusters by mTLS, listeners by the STRICT inbound chains.
+				if len(named) != 2 {
+					t.Fatalf("%s name secrets %v, want ROOTCA and default", typ, slices.Sorted(maps.Keys(named)))
+				}
+			}
+			if got := slices.Sorted(maps.Keys(refs)); !slices.Equal(got, []string{workloadRootName, workloadCertName}) {
+				t.Fatalf("config names secrets %v, want ROOTCA and default", got)
+			}
+			for name, sc := range refs {
+				ads := sc.GetSdsConfig().GetAds() != nil
+				services := sc.GetSdsConfig().GetApiConfigSource().GetGrpcServices()
+				agent := len(services) == 1 && services[0].GetEnvoyGrpc().GetClusterName() == "sds-grpc"
+				if ads != tc.ads || agent == tc.ads {
+					t.Errorf("%s is fetched from %v, want ADS = %v", name, sc.GetSdsConfig(), tc.ads)
+				}
+			}
+			if !tc.ads {
+				return
+			}
+			subscribe(t, c, resource.SecretType, slices.Sorted(maps.Keys(refs))...)
+			id := receivedIdentity(t, next(t, c))
+			if len(id.cert.URIs) != 1 || id.cert.URIs[0].String() != "spiffe://cluster.local/ns/ns-0/sa/default" {
+				t.Errorf("default is a certificate for %v", id.cert.URIs)
+			}
+			if id.roots != string(port.issuer.TrustBundlePEM()) {
+				t.Error("ROOTCA is not the trust bundle")
+			}
+		})
+	}
+}
+
+// sdsRefs adds to refs the SDS secrets a cluster's or listener's TLS
+// names, by name; two references to one name must agree.
+func sdsRefs(t *testing.T, m proto.Message, refs map[string]*tlsv3.SdsSecretConfig) {
+	t.Helper()
+	var sockets []*corev3.TransportSocket
+	switch r := m.(type) {
+	case *clusterv3.Cluster:
+		sockets = append(sockets, r.GetTransportSocket())
+		for _, match := range r.GetTransportSocketMatches() {
+			sockets = append(sockets, match.GetTransportSocket())
+		}
+	case *listenerv3.Listener:
+		for _, fc := range append(r.GetFilterChains(), r.GetDefaultFilterChain()) {
+			sockets = append(sockets, fc.GetTransportSocket())
+		}
+	}
+	for _, ts := range sockets {
+		cfg := ts.GetTypedConfig()
+		var common *tlsv3.CommonTlsContext
+		up, down := &tlsv3.UpstreamTlsContext{}, &tlsv3.DownstreamTlsContext{}
+		switch {
+		case cfg.MessageIs(up):
+			if err := cfg.UnmarshalTo(up); err != nil {
+				t.Fatal(err)
+			}
+			common = up.GetCommonTlsContext()
+		case cfg.MessageIs(down):
+			if err := cfg.UnmarshalTo(down); err != nil {
+				t.Fatal(err)
+			}
+			common = down.GetCommonTlsContext()
+		default:
+			continue
+		}
+		for _, sc := range append(slices.Clone(common.GetTlsCertificateSdsSecretConfigs()),
+			common.GetValidationContextSdsSecretConfig(), common.GetCombinedValidationContext().GetValidationContextSdsSecretConfig()) {
+			if sc == nil {
+				continue
+			}
+			if prev, ok := refs[sc.GetName()]; ok && !proto.Equal(prev, sc) {
+				t.Fatalf("%s is named with two config sources: %v and %v", sc.GetName(), prev, sc)
+			}
+			refs[sc.GetName()] = sc
+		}
+	}
 }
