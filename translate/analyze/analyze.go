@@ -1,7 +1,7 @@
 // Package analyze finds what pilotlight accepts but cannot (fully) carry
 // out: references to hosts or subsets that do not exist, VirtualServices
-// that conflict, and fields the generators leave out, for every proxy or
-// for proxyless gRPC only. Like the generators it is pure; its findings
+// that conflict, and fields the generators leave out, for every proxy,
+// for proxyless gRPC only or for plain Envoy without istio-agent only. Like the generators it is pure; its findings
 // are warnings — the rest of the object is served — reported by
 // `pilotlight analyze` and /debug/problemz.
 //
@@ -27,6 +27,10 @@ const (
 	CodeNotTranslated = "PL0201"
 	// CodeNotForGRPC: proxyless gRPC clients cannot carry out a field.
 	CodeNotForGRPC = "PL0202"
+	// CodeNeedsAgent: a field needs istio-agent's SDS server, which a
+	// plain Envoy that gets its workload certificate from pilotlight
+	// (model.MetaWorkloadSDS) does not have.
+	CodeNeedsAgent = "PL0203"
 )
 
 // Source is the Problem.Source of analysis findings.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
@@ -48,22 +49,23 @@ func TestFindings(t *testing.T) {
 		if !p.Warning || p.Source != analyze.Source {
 			t.Errorf("finding %s is not an analysis warning", p)
 		}
-		got[p.Kind+" "+p.Name+" "+p.Field] = p.Code + " " + p.Message
+		got[p.Kind+" "+p.Name+" "+p.Field+" "+p.Code] = p.Message
 	}
-	want := map[string]string{
-		"VirtualService a spec.http[0].route[1].destination.subset": analyze.CodeReferenceNotFound,
-		"VirtualService a spec.http[0].route[2].destination.host":   analyze.CodeReferenceNotFound,
-		"VirtualService b spec.hosts[0]":                            analyze.CodeConflict,
-		"VirtualService b spec.http[0].corsPolicy":                  analyze.CodeNotForGRPC,
-		"DestinationRule svc-0 spec.trafficPolicy.tls":              analyze.CodeNotForGRPC,
-		"DestinationRule svc-0 spec.trafficPolicy.outlierDetection": analyze.CodeNotForGRPC,
+	want := []string{
+		"VirtualService a spec.http[0].route[1].destination.subset " + analyze.CodeReferenceNotFound,
+		"VirtualService a spec.http[0].route[2].destination.host " + analyze.CodeReferenceNotFound,
+		"VirtualService b spec.hosts[0] " + analyze.CodeConflict,
+		"VirtualService b spec.http[0].corsPolicy " + analyze.CodeNotForGRPC,
+		"DestinationRule svc-0 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC,
+		"DestinationRule svc-0 spec.trafficPolicy.tls " + analyze.CodeNeedsAgent,
+		"DestinationRule svc-0 spec.trafficPolicy.outlierDetection " + analyze.CodeNotForGRPC,
 	}
-	for k, code := range want {
-		if !strings.HasPrefix(got[k], code+" ") {
-			t.Errorf("missing finding %q (%s); got %v", k, code, got)
+	for _, k := range want {
+		if _, ok := got[k]; !ok {
+			t.Errorf("missing finding %q; got %v", k, got)
 		}
 	}
-	if _, ok := got["VirtualService a spec.http[0].route[0].destination.subset"]; ok {
+	if _, ok := got["VirtualService a spec.http[0].route[0].destination.subset "+analyze.CodeReferenceNotFound]; ok {
 		t.Error("an existing subset was reported")
 	}
 	if len(got) != len(want) {
@@ -260,8 +262,33 @@ func TestIstioMutualIsTranslatedForGRPC(t *testing.T) {
 	for _, p := range analyze.Run(b.Build()) {
 		got = append(got, p.Name+" "+p.Field+" "+p.Code)
 	}
-	want := []string{"svc-1 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC}
+	want := []string{"svc-1 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC, "svc-1 spec.trafficPolicy.tls " + analyze.CodeNeedsAgent}
 	if !slices.Equal(got, want) {
+		t.Errorf("findings = %q, want %q", got, want)
+	}
+}
+
+// TLS that reads files or the system trust store needs istio-agent;
+// TLS that reads nothing (SIMPLE without verification) does not.
+func TestNeedsAgentFindings(t *testing.T) {
+	b := modeltest.Mesh{Services: 3, Endpoints: 1}.Builder()
+	for i, tls := range []*networkingv1alpha3.ClientTLSSettings{
+		{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE, InsecureSkipVerify: wrapperspb.Bool(true)},
+		{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE, CaCertificates: "/etc/ca.pem"},
+		{Mode: networkingv1alpha3.ClientTLSSettings_MUTUAL, InsecureSkipVerify: wrapperspb.Bool(true), ClientCertificate: "/etc/c.pem", PrivateKey: "/etc/k.pem"},
+	} {
+		name := fmt.Sprintf("svc-%d", i)
+		b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: name, Spec: &networkingv1alpha3.DestinationRule{
+			Host: name, TrafficPolicy: &networkingv1alpha3.TrafficPolicy{Tls: tls},
+		}})
+	}
+	var got []string
+	for _, p := range analyze.Run(b.Build()) {
+		if p.Code == analyze.CodeNeedsAgent {
+			got = append(got, p.Name+" "+p.Field)
+		}
+	}
+	if want := []string{"svc-1 spec.trafficPolicy.tls", "svc-2 spec.trafficPolicy.tls"}; !slices.Equal(got, want) {
 		t.Errorf("findings = %q, want %q", got, want)
 	}
 }
