@@ -295,3 +295,31 @@ func TestOutboundScopeKeepsLocalityForEndpointsOnly(t *testing.T) {
 		}
 	}
 }
+
+// The workload SDS opt-in splits the views of the types that name
+// secrets (clusters, listeners) and no other: routes, endpoints and a
+// router's secrets generated for the narrowed view are the full view's.
+func TestOutboundScopeWorkloadSDS(t *testing.T) {
+	snap := modeltest.Mesh{Namespaces: 1, Services: 2, Endpoints: 2}.Build()
+	for _, typ := range []model.NodeType{model.SidecarProxy, model.Router} {
+		p := &model.Proxy{Type: typ, Namespace: "ns-0", IPAddresses: []string{"10.0.0.1"}}
+		agent, _ := model.ViewsOf(p)
+		p.WorkloadSDS = true
+		plain, _ := model.ViewsOf(p)
+		gen, err := translate.For(plain.Flavor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, typeURL := range []string{resource.ClusterType, resource.ListenerType, resource.RouteType, resource.EndpointType, resource.SecretType} {
+			sa, _ := translate.OutboundScope(snap, agent, typeURL)
+			sp, _ := translate.OutboundScope(snap, plain, typeURL)
+			split := typeURL == resource.ClusterType || typeURL == resource.ListenerType
+			if shared := sa.Key() == sp.Key(); shared == split {
+				t.Errorf("%s, %s: shared = %v, want %v", typ, typeURL, shared, !split)
+			}
+			if !split && !sameResources(gen.Outbound(snap, sp, typeURL), gen.Outbound(snap, plain, typeURL)) {
+				t.Errorf("%s, %s: the narrowed view generates other config than the full one", typ, typeURL)
+			}
+		}
+	}
+}
