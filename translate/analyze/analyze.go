@@ -27,8 +27,8 @@ const (
 	CodeNotTranslated = "PL0201"
 	// CodeNotForGRPC: proxyless gRPC clients cannot carry out a field.
 	CodeNotForGRPC = "PL0202"
-	// CodeNeedsAgent: a field needs istio-agent's SDS server, which a
-	// plain Envoy that gets its workload certificate from pilotlight
+	// CodeNeedsAgent: a field needs istio-agent, which a plain Envoy that
+	// gets its workload certificate from pilotlight
 	// (model.MetaWorkloadSDS) does not have.
 	CodeNeedsAgent = "PL0203"
 )

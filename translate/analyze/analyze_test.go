@@ -57,7 +57,7 @@ func TestFindings(t *testing.T) {
 		"VirtualService b spec.hosts[0] " + analyze.CodeConflict,
 		"VirtualService b spec.http[0].corsPolicy " + analyze.CodeNotForGRPC,
 		"DestinationRule svc-0 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC,
-		"DestinationRule svc-0 spec.trafficPolicy.tls " + analyze.CodeNeedsAgent,
+		"DestinationRule svc-0 spec.trafficPolicy.tls.caCertificates " + analyze.CodeNeedsAgent,
 		"DestinationRule svc-0 spec.trafficPolicy.outlierDetection " + analyze.CodeNotForGRPC,
 	}
 	for _, k := range want {
@@ -262,20 +262,21 @@ func TestIstioMutualIsTranslatedForGRPC(t *testing.T) {
 	for _, p := range analyze.Run(b.Build()) {
 		got = append(got, p.Name+" "+p.Field+" "+p.Code)
 	}
-	want := []string{"svc-1 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC, "svc-1 spec.trafficPolicy.tls " + analyze.CodeNeedsAgent}
+	want := []string{"svc-1 spec.trafficPolicy.tls " + analyze.CodeNotForGRPC, "svc-1 spec.trafficPolicy.tls.caCertificates " + analyze.CodeNeedsAgent}
 	if !slices.Equal(got, want) {
 		t.Errorf("findings = %q, want %q", got, want)
 	}
 }
 
-// TLS that reads files or the system trust store needs istio-agent;
-// TLS that reads nothing (SIMPLE without verification) does not.
+// TLS that verifies servers by the system trust store needs istio-agent;
+// TLS that names a CA file, or verifies nothing, does not.
 func TestNeedsAgentFindings(t *testing.T) {
-	b := modeltest.Mesh{Services: 3, Endpoints: 1}.Builder()
+	b := modeltest.Mesh{Services: 4, Endpoints: 1}.Builder()
 	for i, tls := range []*networkingv1alpha3.ClientTLSSettings{
 		{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE, InsecureSkipVerify: wrapperspb.Bool(true)},
-		{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE, CaCertificates: "/etc/ca.pem"},
-		{Mode: networkingv1alpha3.ClientTLSSettings_MUTUAL, InsecureSkipVerify: wrapperspb.Bool(true), ClientCertificate: "/etc/c.pem", PrivateKey: "/etc/k.pem"},
+		{Mode: networkingv1alpha3.ClientTLSSettings_SIMPLE},
+		{Mode: networkingv1alpha3.ClientTLSSettings_MUTUAL, ClientCertificate: "/etc/c.pem", PrivateKey: "/etc/k.pem", CaCertificates: "/etc/ca.pem"},
+		{Mode: networkingv1alpha3.ClientTLSSettings_MUTUAL, ClientCertificate: "/etc/c.pem", PrivateKey: "/etc/k.pem"},
 	} {
 		name := fmt.Sprintf("svc-%d", i)
 		b.AddConfig(&model.Config{Kind: model.KindDestinationRule, Namespace: "ns-0", Name: name, Spec: &networkingv1alpha3.DestinationRule{
@@ -288,7 +289,7 @@ func TestNeedsAgentFindings(t *testing.T) {
 			got = append(got, p.Name+" "+p.Field)
 		}
 	}
-	if want := []string{"svc-1 spec.trafficPolicy.tls", "svc-2 spec.trafficPolicy.tls"}; !slices.Equal(got, want) {
+	if want := []string{"svc-1 spec.trafficPolicy.tls.caCertificates", "svc-3 spec.trafficPolicy.tls.caCertificates"}; !slices.Equal(got, want) {
 		t.Errorf("findings = %q, want %q", got, want)
 	}
 }

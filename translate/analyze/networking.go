@@ -207,14 +207,13 @@ func trafficPolicy(c *model.Config, field string, p *networkingv1alpha3.TrafficP
 	if mode := p.GetTls().GetMode(); p.GetTls() != nil && mode != networkingv1alpha3.ClientTLSSettings_DISABLE && mode != networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
 		out = append(out, grpcOnly(c, field+".tls", "TLS origination settings other than ISTIO_MUTUAL"))
 	}
-	// Client certificate files, and the CA file or the system trust
-	// store that verifies the server, reach Envoy only through
-	// istio-agent's SDS server (translate/networking.SDSSecret).
+	// Only istio-agent finds the file of the system trust store; a plain
+	// Envoy reads the files a rule names itself (translate/networking.SDSSecret).
 	if t := p.GetTls(); (t.GetMode() == networkingv1alpha3.ClientTLSSettings_SIMPLE || t.GetMode() == networkingv1alpha3.ClientTLSSettings_MUTUAL) &&
-		(!t.GetInsecureSkipVerify().GetValue() || t.GetMode() == networkingv1alpha3.ClientTLSSettings_MUTUAL && t.GetClientCertificate() != "" && t.GetPrivateKey() != "") {
-		out = append(out, finding(c, CodeNeedsAgent, field+".tls",
-			"run such clients with istio-agent, or use ISTIO_MUTUAL",
-			"a plain Envoy that gets its workload certificate from pilotlight (%s) has no istio-agent to read the certificates and trust store these settings name: its TLS to the host fails",
+		t.GetCaCertificates() == "" && !t.GetInsecureSkipVerify().GetValue() {
+		out = append(out, finding(c, CodeNeedsAgent, field+".tls.caCertificates",
+			"name a CA bundle file mounted into such proxies in caCertificates",
+			"unset: servers are verified by the system trust store, which only istio-agent finds; a plain Envoy that gets its workload certificate from pilotlight (%s) has none, and its TLS to the host fails",
 			model.MetaWorkloadSDS))
 	}
 	if p.GetOutlierDetection() != nil {

@@ -99,13 +99,13 @@ func downstreamTLS(mesh *meshv1alpha1.MeshConfig, s *server, tcp, ads bool) *tls
 		}
 		for _, c := range certs {
 			common.TlsCertificates = append(common.TlsCertificates, &tlsv3.TlsCertificate{
-				CertificateChain: file(c.GetServerCertificate()),
-				PrivateKey:       file(c.GetPrivateKey()),
+				CertificateChain: resource.File(c.GetServerCertificate()),
+				PrivateKey:       resource.File(c.GetPrivateKey()),
 			})
 		}
 		if validate {
 			vc := validationContext(t, true)
-			vc.TrustedCa = file(t.GetCaCertificates())
+			vc.TrustedCa = resource.File(t.GetCaCertificates())
 			common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: vc}
 		}
 	}
@@ -127,7 +127,7 @@ func validationContext(t *networkingv1alpha3.ServerTLSSettings, withCRL bool) *t
 		vc.VerifyCertificateHash = slices.Clone(t.GetVerifyCertificateHash())
 	}
 	if withCRL && t.GetCaCrl() != "" {
-		vc.Crl = file(t.GetCaCrl())
+		vc.Crl = resource.File(t.GetCaCrl())
 	}
 	return vc
 }
@@ -165,10 +165,6 @@ func sanMatchers(names []string) []*tlsv3.SubjectAltNameMatcher {
 func isIP(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err == nil
-}
-
-func file(path string) *corev3.DataSource {
-	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
 }
 
 // CredentialResourceName is the SDS name of a credentialName:

@@ -160,6 +160,13 @@ func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSet
 	if ca := t.GetCaCertificates(); ca != "" {
 		rootName = sdsFileRoot + ca
 	}
+	// No agent serves a plain Envoy (ads) the files the workload
+	// mounted: Envoy reads them itself, once (they are not watched for
+	// rotation). The system trust store has no file to name; see SDSSecret.
+	rootFile := ""
+	if ads && t.GetMode() != networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL {
+		rootFile = t.GetCaCertificates()
+	}
 	switch t.GetMode() {
 	case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
 		rootName = RootCASecret
@@ -176,11 +183,22 @@ func upstreamTLSContext(c *clusterv3.Cluster, t *networkingv1alpha3.ClientTLSSet
 			common.AlpnProtocols = append(common.AlpnProtocols, "h2")
 		}
 	case networkingv1alpha3.ClientTLSSettings_MUTUAL:
-		if cert, key := t.GetClientCertificate(), t.GetPrivateKey(); cert != "" && key != "" {
-			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{SDSSecret(sdsFileCert+cert+"~"+key, ads)}
+		cert, key := t.GetClientCertificate(), t.GetPrivateKey()
+		switch {
+		case cert == "" || key == "":
+			// No client certificate to present.
+		case ads:
+			common.TlsCertificates = []*tlsv3.TlsCertificate{{CertificateChain: resource.File(cert), PrivateKey: resource.File(key)}}
+		default:
+			common.TlsCertificateSdsSecretConfigs = []*tlsv3.SdsSecretConfig{SDSSecret(sdsFileCert+cert+"~"+key, false)}
 		}
 	}
-	if !t.GetInsecureSkipVerify().GetValue() {
+	switch {
+	case t.GetInsecureSkipVerify().GetValue():
+	case rootFile != "":
+		validation.TrustedCa = resource.File(rootFile)
+		common.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: validation}
+	default:
 		common.ValidationContextType = &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext:         validation,
@@ -218,9 +236,11 @@ func exactMatchers(sans []string) []*matcherv3.StringMatcher {
 // cluster of the agent's bootstrap, or, when ads, one fetched over the
 // ADS stream by a plain Envoy that opted in (model.MetaWorkloadSDS),
 // which has no such cluster. pilotlight serves such a node its workload
-// certificate and trust bundle; files and the system trust store
-// (file-cert:, file-root:) only an agent can serve, so that node's TLS
-// naming them fails closed (analyze reports it). Envoy waits for the
+// certificate and trust bundle; the files a DestinationRule names that
+// node reads itself (upstreamTLSContext), but the system trust store
+// (file-root:system) only an agent resolves to a file, so that node's
+// TLS verifying servers by it fails closed (analyze reports it, PL0203).
+// Envoy waits for the
 // workload's own certificate and trust bundle however long they take (no
 // initial fetch timeout), as istiod configures it: a listener or cluster
 // that gave up after Envoy's default 15 s would come up without them and

@@ -66,6 +66,11 @@ func InboundClusterName(port uint32) string {
 	return fmt.Sprintf("inbound|%d||", port)
 }
 
+// File is a data source Envoy reads from a file of its own filesystem.
+func File(path string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}
+}
+
 // ADS is a config source that points back at the ADS stream.
 func ADS() *corev3.ConfigSource {
 	return &corev3.ConfigSource{
