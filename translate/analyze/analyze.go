@@ -1,9 +1,10 @@
 // Package analyze finds what pilotlight accepts but cannot (fully) carry
 // out: references to hosts or subsets that do not exist, VirtualServices
 // that conflict, and fields the generators leave out, for every proxy,
-// for proxyless gRPC only or for plain Envoy without istio-agent only. Like the generators it is pure; its findings
-// are warnings — the rest of the object is served — reported by
-// `pilotlight analyze` and /debug/problemz.
+// for proxyless gRPC only or for plain Envoy without istio-agent only.
+// Like the generators it is pure; its findings are warnings — the rest
+// of the object is served — reported by `pilotlight analyze` and
+// /debug/problemz.
 //
 // Each check here matches an omission in translate/networking or the
 // generators; when a generator learns a field, its check goes.

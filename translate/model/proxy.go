@@ -41,8 +41,9 @@ const (
 // value "true", a stream that proved an identity on the TLS port is
 // served secrets "default" (a key pair pilotlight mints for that
 // identity) and "ROOTCA" (the mesh's trust bundle) over ADS, and its
-// config names every secret with an ADS config source. pilotlight's
-// bootstrap sets it (`pilotlight bootstrap --envoy --sds`).
+// config names its secrets with an ADS config source, never istio-agent's
+// sds-grpc cluster. pilotlight's bootstrap sets it (`pilotlight
+// bootstrap --envoy --sds`).
 const MetaWorkloadSDS = "PILOTLIGHT_WORKLOAD_SDS"
 
 // Proxy is what pilotlight knows about a connected xDS client, parsed from
