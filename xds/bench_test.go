@@ -16,7 +16,16 @@ import (
 	"github.com/pilotlight/pilotlight/xds/xdstest"
 )
 
-const benchProxies = 100
+// benchProxies are the fleet sizes the server benchmarks run at: 500 is
+// DESIGN.md's comparison load with istiod.
+var benchProxies = []int{100, 500}
+
+// forEachFleet runs bench as one sub-benchmark per fleet size.
+func forEachFleet(b *testing.B, bench func(b *testing.B, proxies int)) {
+	for _, n := range benchProxies {
+		b.Run(fmt.Sprintf("proxies=%d", n), func(b *testing.B) { bench(b, n) })
+	}
+}
 
 var benchMesh = modeltest.Mesh{Services: 1000, Endpoints: 10, Namespaces: 10}
 
@@ -69,8 +78,12 @@ func connectSidecars(tb testing.TB, h *harness, conn *grpc.ClientConn, n int, de
 
 // BenchmarkServeClustersAndEndpoints measures a cold start: a fresh
 // server with a 1,000-service × 10-endpoint snapshot serving wildcard CDS
-// and EDS for every cluster to 100 proxies with one view.
+// and EDS for every cluster to 100 and 500 proxies with one view.
 func BenchmarkServeClustersAndEndpoints(b *testing.B) {
+	forEachFleet(b, serveClustersAndEndpoints)
+}
+
+func serveClustersAndEndpoints(b *testing.B, proxies int) {
 	snap := benchMesh.Build()
 	b.ReportAllocs()
 	var perProxy int64
@@ -83,7 +96,7 @@ func BenchmarkServeClustersAndEndpoints(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		clients, bytes := connectSidecars(b, h, conn, benchProxies, false)
+		clients, bytes := connectSidecars(b, h, conn, proxies, false)
 		b.StopTimer()
 		perProxy = bytes
 		if got := h.metric("pilotlight_xds_generated_resources_total", map[string]string{"type": "eds"}); got != 1000 {
@@ -98,9 +111,11 @@ func BenchmarkServeClustersAndEndpoints(b *testing.B) {
 	b.ReportMetric(float64(perProxy), "bytes/proxy")
 }
 
-// BenchmarkEndpointPush measures one endpoint change reaching 100 delta
-// proxies that each watch every cluster.
-func BenchmarkEndpointPush(b *testing.B) {
+// BenchmarkEndpointPush measures one endpoint change reaching 100 and 500
+// delta proxies that each watch every cluster.
+func BenchmarkEndpointPush(b *testing.B) { forEachFleet(b, endpointPush) }
+
+func endpointPush(b *testing.B, proxies int) {
 	h := newHarness(b)
 	h.install(benchMesh.Build())
 	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -108,7 +123,7 @@ func BenchmarkEndpointPush(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	clients, _ := connectSidecars(b, h, conn, benchProxies, true)
+	clients, _ := connectSidecars(b, h, conn, proxies, true)
 	host := modeltest.Hostname("svc-7", "ns-7")
 	b.ReportAllocs()
 	i := 0
@@ -127,9 +142,11 @@ func BenchmarkEndpointPush(b *testing.B) {
 	}
 }
 
-// BenchmarkServicePush measures a new service reaching 100 delta proxies
-// that hold wildcard CDS and every cluster's EDS: a full push.
-func BenchmarkServicePush(b *testing.B) {
+// BenchmarkServicePush measures a new service reaching 100 and 500 delta
+// proxies that hold wildcard CDS and every cluster's EDS: a full push.
+func BenchmarkServicePush(b *testing.B) { forEachFleet(b, servicePush) }
+
+func servicePush(b *testing.B, proxies int) {
 	h := newHarness(b)
 	h.install(benchMesh.Build())
 	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -137,7 +154,7 @@ func BenchmarkServicePush(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	clients, _ := connectSidecars(b, h, conn, benchProxies, true)
+	clients, _ := connectSidecars(b, h, conn, proxies, true)
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
