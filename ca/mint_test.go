@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -32,7 +34,7 @@ func TestMintWorkload(t *testing.T) {
 	if ttl := time.Until(m.Cert.NotAfter); ttl > 2*time.Hour || ttl < 2*time.Hour-time.Minute {
 		t.Errorf("TTL %s, want the default 2h", ttl)
 	}
-	roots, err := parseCertsPEM(a.TrustBundlePEM())
+	roots, err := certutil.ParseCertsPEM(a.TrustBundlePEM())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync/atomic"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
@@ -270,8 +272,8 @@ func sameBundle(a, b string) bool {
 	if a == b {
 		return true
 	}
-	ca, errA := parseCertsPEM([]byte(a))
-	cb, errB := parseCertsPEM([]byte(b))
+	ca, errA := certutil.ParseCertsPEM([]byte(a))
+	cb, errB := certutil.ParseCertsPEM([]byte(b))
 	if errA != nil || errB != nil || len(ca) != len(cb) {
 		return false
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -186,7 +188,7 @@ func ParseMaterial(p KeyCertPEM, now time.Time) (*Material, error) {
 		intermediates.AddCert(c)
 	}
 	if len(p.CertChain) > 0 {
-		chain, err := parseCertsPEM(p.CertChain)
+		chain, err := certutil.ParseCertsPEM(p.CertChain)
 		if err != nil {
 			return fail("%s: %v", fileCertChain, err)
 		}
@@ -198,7 +200,7 @@ func ParseMaterial(p KeyCertPEM, now time.Time) (*Material, error) {
 	plugged := len(bytes.TrimSpace(p.RootCert)) > 0
 	var changesAt time.Time
 	if plugged {
-		if roots, err = parseCertsPEM(p.RootCert); err != nil {
+		if roots, err = certutil.ParseCertsPEM(p.RootCert); err != nil {
 			return fail("%s: %v", fileRootCert, err)
 		}
 		if len(p.NextCACert)+len(p.PreviousRoots) > 0 {
@@ -257,7 +259,7 @@ func ParseMaterial(p KeyCertPEM, now time.Time) (*Material, error) {
 // parseSigner parses a CA certificate (and what follows it in the same
 // PEM) and its key, and checks that they can sign certificates.
 func parseSigner(certPEM, keyPEM []byte, certFile, keyFile string) (*x509.Certificate, crypto.Signer, []*x509.Certificate, error) {
-	certs, err := parseCertsPEM(certPEM)
+	certs, err := certutil.ParseCertsPEM(certPEM)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", certFile, err)
 	}
@@ -303,7 +305,7 @@ func selfSignedRoots(p KeyCertPEM, active *x509.Certificate, activeKey crypto.Si
 		candidates = append(candidates, active)
 	}
 	if len(bytes.TrimSpace(p.PreviousRoots)) > 0 {
-		previous, err := parseCertsPEM(p.PreviousRoots)
+		previous, err := certutil.ParseCertsPEM(p.PreviousRoots)
 		if err != nil {
 			return nil, nil, nil, time.Time{}, fmt.Errorf("%s: %w", filePreviousRoots, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
@@ -275,7 +277,7 @@ func (r *Roots) plan(p KeyCertPEM, now time.Time) (KeyCertPEM, bool, time.Time, 
 	}
 	var previous []*x509.Certificate
 	if len(bytes.TrimSpace(p.PreviousRoots)) > 0 {
-		if previous, err = parseCertsPEM(p.PreviousRoots); err != nil {
+		if previous, err = certutil.ParseCertsPEM(p.PreviousRoots); err != nil {
 			return p, false, time.Time{}, fmt.Errorf("%s: %w", filePreviousRoots, err)
 		}
 	}
@@ -365,7 +367,7 @@ func (r *Roots) publish(m *Material) {
 
 // firstCert parses the first certificate of a PEM file.
 func firstCert(pemBytes []byte, file string) (*x509.Certificate, error) {
-	certs, err := parseCertsPEM(pemBytes)
+	certs, err := certutil.ParseCertsPEM(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
 )
 
 // verifyChain checks that a CreateCertificate chain is leaf first, root
@@ -15,7 +17,7 @@ func verifyChain(t testing.TB, chainPEM []string, root *x509.Certificate, usage 
 	t.Helper()
 	var certs []*x509.Certificate
 	for i, p := range chainPEM {
-		c, err := parseCertsPEM([]byte(p))
+		c, err := certutil.ParseCertsPEM([]byte(p))
 		if err != nil || len(c) != 1 {
 			t.Fatalf("chain element %d is not one PEM certificate: %v", i, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	certutil "k8s.io/client-go/util/cert"
+
 	"go.uber.org/zap"
 )
 
@@ -118,7 +120,7 @@ func (s *ServingCertificate) renewLocked() error {
 	c := &tls.Certificate{PrivateKey: key, Leaf: issued.Cert}
 	// The root is left out of the chain sent: the client has it.
 	for _, p := range issued.ChainPEM[:len(issued.ChainPEM)-1] {
-		cert, err := parseCertsPEM([]byte(p))
+		cert, err := certutil.ParseCertsPEM([]byte(p))
 		if err != nil {
 			return err
 		}

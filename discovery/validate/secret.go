@@ -4,10 +4,12 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
-	"strings"
+
+	certutil "k8s.io/client-go/util/cert"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/util/keyutil"
 
 	"github.com/pilotlight/pilotlight/discovery/convert"
 )
@@ -92,50 +94,21 @@ func (r *report) keyPair(data *field.Path, d map[string][]byte, certKey, keyKey 
 // certificates parses every CERTIFICATE block; nil if any fails or none
 // is there.
 func certificates(b []byte) []*x509.Certificate {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return out
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil
-		}
-		out = append(out, c)
-	}
-}
-
-// privateKey parses the first private key block.
-func privateKey(b []byte) crypto.Signer {
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return nil
-		}
-		if !strings.HasSuffix(block.Type, "PRIVATE KEY") {
-			continue
-		}
-		var key any
-		var err error
-		switch block.Type {
-		case "RSA PRIVATE KEY":
-			key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-		case "EC PRIVATE KEY":
-			key, err = x509.ParseECPrivateKey(block.Bytes)
-		default:
-			key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-		}
-		if signer, ok := key.(crypto.Signer); ok && err == nil {
-			return signer
-		}
+	certs, err := certutil.ParseCertsPEM(b)
+	if err != nil {
 		return nil
 	}
+	return certs
+}
+
+// privateKey parses the first private key; nil if there is none.
+func privateKey(b []byte) crypto.Signer {
+	key, err := keyutil.ParsePrivateKeyPEM(b)
+	if err != nil {
+		return nil
+	}
+	signer, _ := key.(crypto.Signer)
+	return signer
 }
 
 func validCRL(b []byte) bool {
