@@ -106,7 +106,7 @@ func TestParity(t *testing.T) {
 	for _, cp := range []struct {
 		name string
 		rss  func() (int64, error)
-	}{{"istiod", ist.PeakRSS}, {"pilotlight", pl.Process().PeakRSS}} {
+	}{{"istiod", ist.PeakRSS}, {"pilotlight", pl.PeakRSS}} {
 		b, err := cp.rss()
 		if err != nil {
 			t.Errorf("%s peak RSS: %v", cp.name, err)

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -142,18 +141,5 @@ func (i *Instance) WaitReady(t testing.TB) time.Duration {
 	return wait.For(t, wait.Long, "pilotlight to be ready", i.proc.While(t, i.Ready))
 }
 
-// PeakRSS is the process's peak resident memory in bytes so far
-// (VmHWM).
-func (i *Instance) PeakRSS() (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", i.proc.PID()))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", i.proc.PID())
-}
+// PeakRSS is pilotlight's peak resident memory in bytes so far (VmHWM).
+func (i *Instance) PeakRSS() (int64, error) { return i.proc.PeakRSS() }
