@@ -234,9 +234,6 @@ func (a *Agent) Process() *proc.Process { return a.proc }
 // certificate, has written its files and the bootstrap, and reaches the
 // control plane.
 func (a *Agent) Ready() error {
-	if err := a.proc.ExitError(); err != nil {
-		return fmt.Errorf("%w; last lines:\n%s", err, a.proc.Tail(20))
-	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + a.StatusAddr + "/healthz/ready")
 	if err != nil {

@@ -125,9 +125,6 @@ func (i *Instance) Process() *proc.Process { return i.proc }
 // Ready returns nil if istiod's /ready answers 200: its informers have
 // synced and its ADS server accepts streams.
 func (i *Instance) Ready() error {
-	if err := i.proc.ExitError(); err != nil {
-		return fmt.Errorf("%w; last lines:\n%s", err, i.proc.Tail(20))
-	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get("http://" + i.HTTPAddr + "/ready")
 	if err != nil {
@@ -144,7 +141,7 @@ func (i *Instance) Ready() error {
 // WaitReady waits for Ready and returns how long it took.
 func (i *Instance) WaitReady(t testing.TB) time.Duration {
 	t.Helper()
-	return wait.For(t, wait.Long, "istiod to be ready", i.Ready)
+	return wait.For(t, wait.Long, "istiod to be ready", i.proc.While(t, i.Ready))
 }
 
 // PeakRSS is istiod's peak resident memory in bytes so far (VmHWM).
