@@ -59,9 +59,9 @@ type Instance struct {
 func Start(t testing.TB, bin string, c *cluster.Cluster) *Instance {
 	t.Helper()
 	i := &Instance{
-		GRPCAddr:       freeAddr(t),
-		HTTPAddr:       freeAddr(t),
-		MonitoringAddr: freeAddr(t),
+		GRPCAddr:       ports.FreeAddr(t),
+		HTTPAddr:       ports.FreeAddr(t),
+		MonitoringAddr: ports.FreeAddr(t),
 	}
 	kubeconfig := c.WriteKubeconfig(t, "istiod.kubeconfig", c.Addr, c.AdminToken)
 	// istiod resolves its default file paths (mesh config, injection
@@ -113,10 +113,6 @@ func Start(t testing.TB, bin string, c *cluster.Cluster) *Instance {
 		StopGrace: 2 * time.Second,
 	})
 	return i
-}
-
-func freeAddr(t testing.TB) string {
-	return "127.0.0.1:" + strconv.Itoa(ports.Free(t))
 }
 
 // Process is the running process.

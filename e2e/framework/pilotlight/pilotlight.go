@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,11 +63,11 @@ type Instance struct {
 func Start(t testing.TB, bin, logDir string, args ...string) *Instance {
 	t.Helper()
 	i := &Instance{
-		GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
-		HTTPAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
+		GRPCAddr: ports.FreeAddr(t),
+		HTTPAddr: ports.FreeAddr(t),
 		// The CA runs as in a deployment, on its own free port: with
 		// deploy/base's RBAC it keeps its root in istio-ca-secret.
-		SecureAddr: "127.0.0.1:" + strconv.Itoa(ports.Free(t)),
+		SecureAddr: ports.FreeAddr(t),
 		bin:        bin,
 		logDir:     logDir,
 		args:       args,

@@ -5,6 +5,7 @@ package ports
 
 import (
 	"net"
+	"strconv"
 	"testing"
 )
 
@@ -19,4 +20,11 @@ func Free(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is Free as a loopback address, "127.0.0.1:PORT", the form the
+// peers' address flags take.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(Free(t))
 }
