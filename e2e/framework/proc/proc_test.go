@@ -106,3 +106,31 @@ func TestWhile(t *testing.T) {
 		t.Errorf("While on an exited process failed with %q, want its exit status and log", rec.msg)
 	}
 }
+
+// TestPeakRSS: a running sleep's peak memory reads in bytes (a sleep
+// needs some hundreds of KiB to some MiB; a figure left in kB would be
+// a thousand times smaller), and an exited, reaped process has none.
+func TestPeakRSS(t *testing.T) {
+	p := Start(t, t.TempDir(), Spec{Name: "sleep", Path: "/bin/sleep", Args: []string{"300"}, StopGrace: 100 * time.Millisecond})
+	// Until the exec, the child is a copy of this test binary.
+	comm := "/proc/" + strconv.Itoa(p.PID()) + "/comm"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(comm); strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sleep never started")
+		}
+	}
+	rss, err := p.PeakRSS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss < 100<<10 || rss > 100<<20 {
+		t.Errorf("PeakRSS of a sleep = %d bytes, want between 100 KiB and 100 MiB", rss)
+	}
+	p.Stop()
+	if rss, err := p.PeakRSS(); err == nil {
+		t.Errorf("PeakRSS after Stop = %d, want an error", rss)
+	}
+}
