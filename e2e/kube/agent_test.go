@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -307,6 +310,22 @@ func caRoot(t testing.TB, c *cluster.Cluster) (*x509.Certificate, []byte) {
 	return root, rootPEM
 }
 
+// servingName is the name pilotlight's TLS port presents and its clients
+// dial it by: istiod's, as in a cluster.
+const servingName = "istiod.istio-system.svc"
+
+// secureCreds waits for the CA root and returns a pool of it and the
+// credentials that dial pilotlight's TLS port trusting it.
+func secureCreds(t testing.TB, c *cluster.Cluster) (*x509.CertPool, grpc.DialOption) {
+	t.Helper()
+	root, _ := caRoot(t, c)
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	return roots, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		RootCAs: roots, ServerName: servingName, MinVersion: tls.VersionTLS12,
+	}))
+}
+
 // meshNamespace holds the workloads of the pilot-agent tests.
 const meshNamespace = "mesh"
 
@@ -386,7 +405,7 @@ func (m *agentMesh) startAgent(t *testing.T, spec meshPodSpec, ns *netns.Namespa
 		Labels:       map[string]string{"app": spec.App},
 		IP:           ns.Addr.String(),
 		ControlPlane: m.cp.SecureAddr,
-		ServerName:   "istiod.istio-system.svc",
+		ServerName:   servingName,
 		RootCert:     m.rootPEM,
 		// As the kubelet projects it for Istio's injection templates.
 		Token: m.cluster.ServiceAccountToken(t, meshNamespace, tokenAccount, time.Hour, "istio-ca"),

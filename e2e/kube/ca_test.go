@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"net/url"
@@ -14,7 +13,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	securityv1alpha1 "istio.io/api/security/v1alpha1"
@@ -41,12 +39,8 @@ func TestCACreateCertificate(t *testing.T) {
 	}
 	cp := e.startPilotlight(t)
 
-	root, _ := caRoot(t, c)
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	conn, err := grpc.NewClient(cp.SecureAddr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12,
-	})))
+	roots, tlsCreds := secureCreds(t, c)
+	conn, err := grpc.NewClient(cp.SecureAddr, tlsCreds)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func bundleIn(ctx context.Context, e *env, ns string, want []byte) error {
 // istiod's name that chains to roots.
 func servesFrom(addr string, roots *x509.CertPool) error {
 	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{
-		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"},
+		RootCAs: roots, ServerName: servingName, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"},
 	})
 	if err != nil {
 		var unknown x509.UnknownAuthorityError

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
@@ -18,7 +17,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -42,12 +40,7 @@ func TestSecureADSAuthenticatesStreams(t *testing.T) {
 	c.CreateNamespace(t, "shop", nil)
 	c.CreateServiceAccount(t, "shop", "reviews")
 	cp := e.startPilotlight(t)
-	root, _ := caRoot(t, c)
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	tlsCreds := grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12,
-	}))
+	_, tlsCreds := secureCreds(t, c)
 	token := c.ServiceAccountToken(t, "shop", "reviews", time.Hour, "istio-ca")
 
 	// stream opens an ADS stream with a token, subscribes to clusters and
@@ -158,12 +151,7 @@ spec:
 `))
 	c.ApplyFile(t, pilotlight.Namespace, filepath.Join(e.layout.Repo, "deploy", "gateway-secrets", "rbac.yaml"))
 	cp := e.startPilotlight(t, "--read-secrets")
-	root, _ := caRoot(t, c)
-	roots := x509.NewCertPool()
-	roots.AddCert(root)
-	tlsCreds := grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
-		RootCAs: roots, ServerName: "istiod.istio-system.svc", MinVersion: tls.VersionTLS12,
-	}))
+	_, tlsCreds := secureCreds(t, c)
 	const name = "kubernetes://shop-cert"
 
 	// secrets returns what a router of the shop namespace running as sa
