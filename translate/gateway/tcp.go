@@ -7,6 +7,7 @@ import (
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 
 	"github.com/pilotlight/pilotlight/translate/model"
+	"github.com/pilotlight/pilotlight/translate/networking"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -82,7 +83,7 @@ func tcpProxy(snap *model.Snapshot, c *model.Config, dests []*networkingv1alpha3
 	proxy := &tcpproxyv3.TcpProxy{}
 	var weighted []*tcpproxyv3.TcpProxy_WeightedCluster_ClusterWeight
 	for _, d := range dests {
-		name := destinationCluster(snap, d.GetDestination(), c.Namespace, listenerPort)
+		name := networking.DestinationCluster(snap, d.GetDestination(), c.Namespace, listenerPort)
 		if len(dests) == 1 {
 			proxy.StatPrefix = name
 			proxy.ClusterSpecifier = &tcpproxyv3.TcpProxy_Cluster{Cluster: name}
@@ -100,19 +101,6 @@ func tcpProxy(snap *model.Snapshot, c *model.Config, dests []*networkingv1alpha3
 		proxy.ClusterSpecifier = &tcpproxyv3.TcpProxy_WeightedClusters{WeightedClusters: &tcpproxyv3.TcpProxy_WeightedCluster{Clusters: weighted}}
 	}
 	return tcpFilter(proxy)
-}
-
-func destinationCluster(snap *model.Snapshot, d *networkingv1alpha3.Destination, vsNS string, listenerPort uint32) string {
-	host := snap.ResolveConfigHost(d.GetHost(), vsNS)
-	port := d.GetPort().GetNumber()
-	if port == 0 {
-		if svc := snap.Service(host); svc != nil && len(svc.Ports) == 1 {
-			port = svc.Ports[0].Number
-		} else {
-			port = listenerPort
-		}
-	}
-	return resource.OutboundClusterName(port, d.GetSubset(), host)
 }
 
 // singleClusterProxy forwards everything to one cluster.

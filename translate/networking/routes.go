@@ -207,22 +207,32 @@ func perFilter(r *routev3.Route, name string, cfg *anypb.Any) {
 	r.TypedPerFilterConfig[name] = cfg
 }
 
-// destinationCluster names the cluster of a route destination: the
-// destination's port, or the only port of its service, or the port the
-// request came in on.
+// destinationCluster names the cluster of a route destination of the
+// input's VirtualService.
 func destinationCluster(d *networkingv1alpha3.Destination, in RouteInput) string {
-	host, subset, port := destinationParts(d, in)
+	return DestinationCluster(in.Snap, d, in.VirtualService.Namespace, in.Port.Number)
+}
+
+// DestinationCluster names the cluster of a route destination of a
+// VirtualService in namespace vsNamespace (see DestinationParts).
+func DestinationCluster(snap *model.Snapshot, d *networkingv1alpha3.Destination, vsNamespace string, arrivalPort uint32) string {
+	host, subset, port := DestinationParts(snap, d, vsNamespace, arrivalPort)
 	return resource.OutboundClusterName(port, subset, host)
 }
 
-func destinationParts(d *networkingv1alpha3.Destination, in RouteInput) (host, subset string, port uint32) {
-	host = in.Snap.ResolveConfigHost(d.GetHost(), in.VirtualService.Namespace)
+// DestinationParts resolves a route destination of a VirtualService in
+// namespace vsNamespace to the host, subset and port of its cluster. The
+// port is the destination's, or the only port of its service, or
+// arrivalPort, the port the request or connection came in on, as in
+// Istio.
+func DestinationParts(snap *model.Snapshot, d *networkingv1alpha3.Destination, vsNamespace string, arrivalPort uint32) (host, subset string, port uint32) {
+	host = snap.ResolveConfigHost(d.GetHost(), vsNamespace)
 	port = d.GetPort().GetNumber()
 	if port == 0 {
-		if svc := in.Snap.Service(host); svc != nil && len(svc.Ports) == 1 {
+		if svc := snap.Service(host); svc != nil && len(svc.Ports) == 1 {
 			port = svc.Ports[0].Number
 		} else {
-			port = in.Port.Number
+			port = arrivalPort
 		}
 	}
 	return host, d.GetSubset(), port
@@ -523,7 +533,7 @@ func hashPolicy(in RouteInput, host, subset string, port uint32) []*routev3.Rout
 func routeHashPolicy(dests []*networkingv1alpha3.HTTPRouteDestination, in RouteInput) []*routev3.RouteAction_HashPolicy {
 	var out []*routev3.RouteAction_HashPolicy
 	for i, d := range dests {
-		host, subset, port := destinationParts(d.GetDestination(), in)
+		host, subset, port := DestinationParts(in.Snap, d.GetDestination(), in.VirtualService.Namespace, in.Port.Number)
 		hp := hashPolicy(in, host, subset, port)
 		if i > 0 && !proto.Equal(&routev3.RouteAction{HashPolicy: hp}, &routev3.RouteAction{HashPolicy: out}) {
 			return nil
