@@ -245,15 +245,7 @@ func hasPortNamed(svc *corev1.Service, name string) bool {
 
 // selects reports whether a non-empty selector matches the labels.
 func selects(selector, labels map[string]string) bool {
-	if len(selector) == 0 {
-		return false
-	}
-	for k, v := range selector {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
+	return len(selector) > 0 && model.Selects(selector, labels)
 }
 
 // dedupEndpoints drops later endpoints for an address and port already

@@ -31,7 +31,7 @@ func LoadAssignment(snap *model.Snapshot, clusterName, host, portName string, su
 	index := map[model.Locality]int{}
 	var groups []localityGroup
 	for _, e := range snap.EndpointsForPort(host, portName) {
-		if e.Health != model.Healthy || !hasLabels(e.Labels, subset) {
+		if e.Health != model.Healthy || !model.Selects(subset, e.Labels) {
 			continue
 		}
 		i, ok := index[e.Locality]
@@ -97,13 +97,4 @@ func SocketAddress(ip string, port uint32) *corev3.Address {
 		Address:       ip,
 		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 	}}}
-}
-
-func hasLabels(labels, want map[string]string) bool {
-	for k, v := range want {
-		if got, ok := labels[k]; !ok || got != v {
-			return false
-		}
-	}
-	return true
 }
