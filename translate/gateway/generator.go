@@ -23,14 +23,14 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	var out []resource.Resource
 	switch typeURL {
 	case resource.ListenerType:
-		out = listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels)))
+		out = listeners(snap, v, serversOf(snap, v))
 	case resource.RouteType:
-		out = routes(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels)))
+		out = routes(snap, v, serversOf(snap, v))
 	case resource.SecretType:
-		out = secrets(snap, v, listeners(snap, v, mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))))
+		out = secrets(snap, v, listeners(snap, v, serversOf(snap, v)))
 	case resource.ClusterType:
 		out = sidecar.Generator{}.Outbound(snap, v, typeURL)
-		if hosts := autoPassthroughHosts(mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))); len(hosts) > 0 {
+		if hosts := autoPassthroughHosts(serversOf(snap, v)); len(hosts) > 0 {
 			out = append(out, sniDNATClusters(out, passthroughTargets(snap, v, hosts))...)
 		}
 	case resource.EndpointType:
@@ -45,6 +45,12 @@ func (Generator) Outbound(snap *model.Snapshot, v model.OutboundView, typeURL st
 	}
 	slices.SortFunc(out, func(a, b resource.Resource) int { return cmp.Compare(a.Name, b.Name) })
 	return out
+}
+
+// serversOf merges the servers of the Gateways that select the router of
+// view v, on the ports its Services make it listen on.
+func serversOf(snap *model.Snapshot, v model.OutboundView) *merged {
+	return mergeGateways(snap.GatewaysFor(v.Labels), snap.GatewayPorts(v.Namespace, v.Labels))
 }
 
 // allAutoPassthroughHosts are the hosts of every AUTO_PASSTHROUGH server
