@@ -164,15 +164,7 @@ func routeConfig(snap *model.Snapshot, v model.OutboundView, svc *model.Service,
 		VirtualHosts: []*routev3.VirtualHost{{
 			Name:    name,
 			Domains: []string{"*"},
-			Routes: networking.HTTPRoutes(networking.RouteInput{
-				Snap:            snap,
-				VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
-				Service:         svc,
-				Port:            port,
-				ClientNamespace: v.Namespace,
-				ClientLabels:    v.Labels,
-				Target:          networking.GRPC,
-			}),
+			Routes:  networking.HTTPRoutes(networking.MeshRouteInput(snap, v, svc, port, networking.GRPC)),
 		}},
 	}
 }

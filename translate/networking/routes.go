@@ -45,6 +45,22 @@ type RouteInput struct {
 	Gateway string
 }
 
+// MeshRouteInput is the input of the routes of a service port for a
+// sidecar or proxyless client with outbound view v: the VirtualService
+// its namespace sees for the service, and the client as its view carries
+// it.
+func MeshRouteInput(snap *model.Snapshot, v model.OutboundView, svc *model.Service, port model.Port, t Target) RouteInput {
+	return RouteInput{
+		Snap:            snap,
+		VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
+		Service:         svc,
+		Port:            port,
+		ClientNamespace: v.Namespace,
+		ClientLabels:    v.Labels,
+		Target:          t,
+	}
+}
+
 // HTTPRoutes returns the routes of one virtual host: the VirtualService's
 // HTTP rules in order, one Envoy route per match, or a single default
 // route to the service when no VirtualService applies. As in Istio, a

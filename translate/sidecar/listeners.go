@@ -58,15 +58,7 @@ func outboundListeners(snap *model.Snapshot, v model.OutboundView) []resource.Re
 			if !port.Protocol.IsTCP() {
 				continue
 			}
-			l4 := networking.L4Chains(networking.RouteInput{
-				Snap:            snap,
-				VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
-				Service:         svc,
-				Port:            port,
-				ClientNamespace: v.Namespace,
-				ClientLabels:    v.Labels,
-				Target:          networking.Envoy,
-			})
+			l4 := networking.L4Chains(networking.MeshRouteInput(snap, v, svc, port, networking.Envoy))
 			switch {
 			case len(svc.Addresses) > 0 || len(svc.CIDRs) > 0:
 				for _, vip := range svc.Addresses {

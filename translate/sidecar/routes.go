@@ -50,17 +50,9 @@ func outboundRoutes(snap *model.Snapshot, v model.OutboundView) []resource.Resou
 				continue
 			}
 			rc.VirtualHosts = append(rc.VirtualHosts, &routev3.VirtualHost{
-				Name:    model.JoinHostPort(svc.Hostname, port.Number),
-				Domains: domains,
-				Routes: networking.HTTPRoutes(networking.RouteInput{
-					Snap:            snap,
-					VirtualService:  snap.VirtualServiceFor(svc.Hostname, v.Namespace),
-					Service:         svc,
-					Port:            port,
-					ClientNamespace: v.Namespace,
-					ClientLabels:    v.Labels,
-					Target:          networking.Envoy,
-				}),
+				Name:                       model.JoinHostPort(svc.Hostname, port.Number),
+				Domains:                    domains,
+				Routes:                     networking.HTTPRoutes(networking.MeshRouteInput(snap, v, svc, port, networking.Envoy)),
 				IncludeRequestAttemptCount: true,
 			})
 		}
