@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/pilotlight/pilotlight/translate"
+	"github.com/pilotlight/pilotlight/translate/model"
 	"github.com/pilotlight/pilotlight/translate/resource"
 )
 
@@ -309,8 +310,12 @@ func (c *Cache) resolve(g *generation, st *proxyStream, typeURL string, sub cach
 // entry returns the outbound or inbound set of a stream's view.
 func (c *Cache) entry(g *generation, st *proxyStream, typeURL string, outbound bool, name string) (*entry, bool) {
 	key := entryKey{view: st.inKey, typeURL: typeURL, name: name}
-	ov, narrowed := translate.OutboundScope(g.snap, st.ov, typeURL)
+	var ov model.OutboundView
 	if outbound {
+		// Only the outbound side is narrowed; the inbound one is keyed
+		// and built by the stream's inbound view.
+		var narrowed bool
+		ov, narrowed = translate.OutboundScope(g.snap, st.ov, typeURL)
 		key.view = st.outKey
 		if narrowed {
 			// Key by the narrowed view itself, so the key stays complete
