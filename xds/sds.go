@@ -68,11 +68,7 @@ func (c *Cache) refusesSecrets(st *proxyStream, typeURL string, sub cachev3.Subs
 	st.secretsRefused = true
 	st.mu.Unlock()
 	if first {
-		names := make([]string, 0, len(sub.SubscribedResources()))
-		for n := range sub.SubscribedResources() {
-			names = append(names, n)
-		}
-		slices.Sort(names)
+		names := slices.Sorted(maps.Keys(sub.SubscribedResources()))
 		c.log.Warn("refusing secrets: "+secretsRefusedMessage,
 			zap.String("proxy", st.proxy.ID), zap.Strings("names", names), zap.Bool("wildcard", sub.IsWildcard()))
 	}
