@@ -219,12 +219,10 @@ func (r *Resolver) refresh(ctx context.Context, all bool) {
 	results := make([]state, len(todo))
 	var wg sync.WaitGroup
 	for i, src := range todo {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			keys, err := r.fetch(ctx, src, timeouts[i])
 			results[i] = state{keys: keys, fetched: time.Now(), err: err}
-		}()
+		})
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
@@ -249,11 +247,7 @@ func (r *Resolver) refresh(ctx context.Context, all bool) {
 		changed = changed || res.keys != old.keys || (res.err == nil) != (old.err == nil)
 		r.keys[src] = res
 	}
-	for src := range maps.Keys(r.keys) {
-		if !slices.Contains(sources, src) {
-			delete(r.keys, src)
-		}
-	}
+	maps.DeleteFunc(r.keys, func(src string, _ state) bool { return !slices.Contains(sources, src) })
 	if changed {
 		r.publishLocked()
 	}
