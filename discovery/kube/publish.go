@@ -6,10 +6,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pilotlight/pilotlight/discovery"
-
 	"go.uber.org/zap"
 
+	"github.com/pilotlight/pilotlight/discovery"
 	"github.com/pilotlight/pilotlight/discovery/convert"
 	"github.com/pilotlight/pilotlight/translate/model"
 )
