@@ -2,14 +2,7 @@ package kube
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
@@ -114,7 +107,7 @@ func TestSecureADSGatewayCertificates(t *testing.T) {
 	c.CreateNamespace(t, ns, nil)
 	c.CreateServiceAccount(t, ns, "ingress")
 	c.CreateServiceAccount(t, ns, "web")
-	certPEM, keyPEM := selfSigned(t, "shop.example.com")
+	c.CreateTLSSecret(t, ns, "shop-cert", "shop.example.com")
 	c.Apply(t, ns, []byte(`
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
@@ -130,14 +123,6 @@ metadata: {name: gateway-secrets}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: gateway-secrets}
 subjects:
 - {kind: ServiceAccount, name: ingress, namespace: shop}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: shop-cert}
-type: kubernetes.io/tls
-data:
-  tls.crt: `+base64.StdEncoding.EncodeToString(certPEM)+`
-  tls.key: `+base64.StdEncoding.EncodeToString(keyPEM)+`
 ---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -204,25 +189,4 @@ spec:
 	if n := cp.metrics(t).Sum("pilotlight_xds_refused_secret_requests_total", "reason", "secret_access_denied"); n != 1 {
 		t.Errorf("refusals for secret access counted %v, want 1", n)
 	}
-}
-
-// selfSigned returns a self-signed certificate for host and its key, PEM.
-func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

@@ -2,14 +2,7 @@ package parity
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"maps"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
@@ -98,7 +91,7 @@ func createMesh(t *testing.T, c *cluster.Cluster) {
 	for _, f := range files {
 		c.ApplyFile(t, "", f)
 	}
-	createGatewayCert(t, c, "istio-system", "shop-cert", "shop.example.com")
+	c.CreateTLSSecret(t, "istio-system", "shop-cert", "shop.example.com")
 	c.CreateNode(t, nodeName, region, zone)
 	for _, p := range pods {
 		var ports []corev1.ContainerPort
@@ -138,46 +131,6 @@ func waitForServiceEndpoints(t *testing.T, c *cluster.Cluster) {
 			}
 			c.WaitForEndpoints(t, ns, svc.Name, want...)
 		}
-	}
-}
-
-// createGatewayCert creates a kubernetes.io/tls Secret with a fresh
-// self-signed certificate for host, as a gateway's credentialName names.
-func createGatewayCert(t *testing.T, c *cluster.Cluster, namespace, name, host string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: host},
-		DNSNames:     []string{host},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = c.Kube.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Type:       corev1.SecretTypeTLS,
-		Data: map[string][]byte{
-			corev1.TLSCertKey:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			corev1.TLSPrivateKeyKey: pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create secret %s/%s: %v", namespace, name, err)
 	}
 }
 
