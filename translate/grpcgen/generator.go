@@ -196,7 +196,7 @@ func serverListener(name, host string, port uint32, mode mtls.Mode, policy []*hc
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
 			Name: resource.InboundClusterName(port),
 			VirtualHosts: []*routev3.VirtualHost{{
-				Name:    "inbound|http|" + strconv.FormatUint(uint64(port), 10),
+				Name:    resource.InboundVirtualHostName(port),
 				Domains: []string{"*"},
 				Routes: []*routev3.Route{{
 					Name:   "default",

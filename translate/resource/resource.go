@@ -66,6 +66,12 @@ func InboundClusterName(port uint32) string {
 	return fmt.Sprintf("inbound|%d||", port)
 }
 
+// InboundVirtualHostName is Istio's inbound|http|PORT, the one virtual
+// host of an inbound HTTP port's route table.
+func InboundVirtualHostName(port uint32) string {
+	return fmt.Sprintf("inbound|http|%d", port)
+}
+
 // File is a data source Envoy reads from a file of its own filesystem.
 func File(path string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: path}}

@@ -218,7 +218,7 @@ func httpInboundChain(mesh *meshv1alpha1.MeshConfig, ip inboundPort, cluster str
 			Name:             cluster,
 			ValidateClusters: wrapperspb.Bool(false),
 			VirtualHosts: []*routev3.VirtualHost{{
-				Name:    fmt.Sprintf("inbound|http|%d", port),
+				Name:    resource.InboundVirtualHostName(port),
 				Domains: []string{"*"},
 				Routes: []*routev3.Route{{
 					Name:      "default",
