@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/pilotlight/pilotlight/e2e/framework/build"
 	"github.com/pilotlight/pilotlight/e2e/framework/pilotlight"
 	"github.com/pilotlight/pilotlight/e2e/framework/tcpproxy"
 	"github.com/pilotlight/pilotlight/e2e/framework/traffic"
@@ -77,6 +78,28 @@ func (e *env) client(t *testing.T, cp *controlPlane, ns, name, target string) *t
 		IP: e.network.Host.String(), Pod: name, Namespace: ns, Region: "region-1", Zone: "zone-a",
 	})
 	return traffic.Dial(t, boot, target)
+}
+
+// echoVersions runs echo-v1 and echo-v2 (app=echo, version v1 and v2)
+// in a new namespace ns behind Service echo, starts pilotlight and
+// returns it with a client that has reached both versions.
+func (e *env) echoVersions(t *testing.T, ns string) (*controlPlane, *traffic.Client) {
+	t.Helper()
+	c := e.cluster
+	c.CreateNamespace(t, ns, nil)
+	c.CreateNode(t, "node-a", "region-1", "zone-a")
+	for _, w := range []workload.Spec{
+		{Name: "echo-v1", Labels: map[string]string{"app": "echo", "version": "v1"}},
+		{Name: "echo-v2", Labels: map[string]string{"app": "echo", "version": "v2"}},
+	} {
+		w.Namespace, w.Node = ns, "node-a"
+		workload.Run(t, c, e.network, e.bins.Path(build.Backend), w)
+	}
+	c.CreateService(t, grpcService(ns, "echo", "echo"))
+	cp := e.startPilotlight(t)
+	client := e.client(t, cp, ns, "client", target(ns, "echo"))
+	client.WaitForBackends(t, wait.Long, "echo-v1", "echo-v2")
+	return cp, client
 }
 
 // checkRBAC fails the test if pilotlight logged that the API server
