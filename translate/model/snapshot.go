@@ -27,6 +27,7 @@ type Snapshot struct {
 	Version string
 
 	mesh        *meshv1alpha1.MeshConfig
+	identities  *identityMemo
 	namespaces  map[string]*Namespace
 	services    []*Service // sorted by hostname
 	byHost      map[string]*Service
@@ -183,6 +184,7 @@ func (b *Builder) Build() *Snapshot {
 		nsHash:       make(map[string]uint64, len(b.namespaces)),
 		credentials:  b.credentials,
 		credHash:     make(map[CredentialKey]uint64, len(b.credentials)),
+		identities:   &identityMemo{},
 	}
 	s.meshHash = hashProto(b.mesh)
 	for key, c := range b.credentials {
