@@ -101,7 +101,7 @@ func TestAgentCertRotation(t *testing.T) {
 	if !renewed.Before(old.NotAfter) {
 		t.Errorf("certificate renewed at %v, after the old one expired at %v", renewed, old.NotAfter)
 	}
-	if fresh.URIs[0].String() != client.spiffeID() {
+	if len(fresh.URIs) != 1 || fresh.URIs[0].String() != client.spiffeID() {
 		t.Errorf("renewed certificate is for %v, want %s", fresh.URIs, client.spiffeID())
 	}
 	took = wait.For(t, wait.Short, "fresh connections to present the renewed certificate", presents(wire.Serial(fresh)))
