@@ -241,14 +241,12 @@ func serve(ctx context.Context, o serveOptions, log *zap.Logger, mesh *meshv1alp
 	var wg sync.WaitGroup
 	failed := make(chan error, 6)
 	run := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			err := f()
 			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, http.ErrServerClosed) {
 				failed <- fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+		})
 	}
 	run("xds server", func() error { return srv.Run(ctx) })
 	// The keys of RequestAuthentications enter each Snapshot on its way
