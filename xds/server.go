@@ -78,6 +78,10 @@ type Server struct {
 	problems atomic.Pointer[[]model.Problem]
 	// findings are the analysis of the installed snapshot.
 	findings atomic.Pointer[[]model.Problem]
+	// countMu serializes countProblems: Update (the source's goroutine)
+	// and installPending (Run's) both call it, and one's Reset and Sets
+	// interleaved with the other's could leave the older counts standing.
+	countMu sync.Mutex
 }
 
 // NewServer builds a server. Nothing is served until Register and Run.
@@ -205,6 +209,8 @@ func (s *Server) Problems() []model.Problem {
 // countProblems sets pilotlight_config_problems from the current
 // problems and findings.
 func (s *Server) countProblems() {
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
 	type key struct{ kind, severity string }
 	counts := map[key]float64{}
 	for _, p := range s.Problems() {
