@@ -122,15 +122,41 @@ func TestPeakRSS(t *testing.T) {
 			t.Fatal("sleep never started")
 		}
 	}
+	// The kernel reports kB; the peak only grows, so the bytes PeakRSS
+	// returns lie between 1024 × what /proc said before and after. (A
+	// fixed range fails: just after exec a sleep's peak is a few pages.)
+	before := vmHWMKiB(t, p.PID())
 	rss, err := p.PeakRSS()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rss < 100<<10 || rss > 100<<20 {
-		t.Errorf("PeakRSS of a sleep = %d bytes, want between 100 KiB and 100 MiB", rss)
+	after := vmHWMKiB(t, p.PID())
+	if before == 0 || rss < before<<10 || rss > after<<10 {
+		t.Errorf("PeakRSS of a sleep = %d bytes, want between %d and %d (VmHWM %d..%d kB)", rss, before<<10, after<<10, before, after)
 	}
 	p.Stop()
 	if rss, err := p.PeakRSS(); err == nil {
 		t.Errorf("PeakRSS after Stop = %d, want an error", rss)
 	}
+}
+
+// vmHWMKiB reads a process's peak resident set in kB, as the kernel
+// reports it.
+func vmHWMKiB(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb
+		}
+	}
+	t.Fatal("no VmHWM in /proc status")
+	return 0
 }
